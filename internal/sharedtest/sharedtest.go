@@ -1,7 +1,7 @@
-// Package testdata locates the shared test data (models, samples, auto_LiRPA reference
+// Package sharedtest locates the shared test data (models, samples, auto_LiRPA reference
 // values, VNN-COMP instances) that lives outside the repository in ../shared/testdata,
 // and reads the reference JSON files. Only tests and benchmarks use it.
-package testdata
+package sharedtest
 
 import (
 	"encoding/json"
