@@ -1,0 +1,150 @@
+package crown
+
+import (
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas64"
+)
+
+// The adjoint of the backward bound pass runs forwards: if the backward pass maps rows
+// A over a layer's output to A·J over its input and adds A·c to the bias, the gradient
+// G of the bound with respect to A·J maps back to G·Jᵀ + seed·c with respect to A — a
+// forward pass of the layer on each gradient row with the bias scaled by the row's seed.
+
+func (o *denseOp) adjoint(g *rows, seed []float64) *rows {
+	d := o.d
+	out := newRows(g.n, d.Out)
+	blas64.Gemm(blas.NoTrans, blas.Trans, 1,
+		blas64.General{Rows: g.n, Cols: d.In, Stride: d.In, Data: g.a},
+		blas64.General{Rows: d.Out, Cols: d.In, Stride: d.In, Data: d.W},
+		0, blas64.General{Rows: g.n, Cols: d.Out, Stride: d.Out, Data: out.a})
+	if d.B != nil {
+		for r := 0; r < g.n; r++ {
+			row := out.row(r)
+			for j, b := range d.B {
+				row[j] += seed[r] * b
+			}
+		}
+	}
+	return out
+}
+
+func (o *convOp) adjoint(g *rows, seed []float64) *rows {
+	c := o.c
+	out := newRows(g.n, c.OutSize())
+	nb := *c
+	nb.B = nil
+	nb.Forward(g.a, out.a, g.n)
+	if c.B != nil {
+		hw := c.OutH * c.OutW
+		for r := 0; r < g.n; r++ {
+			row := out.row(r)
+			for oc, b := range c.B {
+				v := seed[r] * b
+				for p := oc * hw; p < (oc+1)*hw; p++ {
+					row[p] += v
+				}
+			}
+		}
+	}
+	return out
+}
+
+func (o *affineOp) adjoint(g *rows, seed []float64) *rows {
+	out := g.clone()
+	for r := 0; r < g.n; r++ {
+		row := out.row(r)
+		for i := range row {
+			if o.a.Scale != nil {
+				row[i] *= o.a.Scale[i]
+			}
+			if o.a.Shift != nil {
+				row[i] += seed[r] * o.a.Shift[i]
+			}
+		}
+	}
+	return out
+}
+
+func (reshapeOp) adjoint(g *rows, seed []float64) *rows { return g }
+
+// adjointOp is implemented by every linear operator.
+type adjointOp interface {
+	adjoint(g *rows, seed []float64) *rows
+}
+
+// grads accumulates gradients of the loss with respect to the quantities the backward
+// passes depend on: α matrices and the upper-line parameters of every relaxation.
+type grads struct {
+	dU, bU map[int][]float64 // per activation layer, per neuron
+}
+
+// adjoint runs the adjoint of backward(start, …) recorded in tp, whose rows ended as
+// final (over the network input), with per-row seeds ∂loss/∂lb. It adds into gal (the
+// gradient of this start node's α matrices al) and into g.dU/g.bU (shared across start nodes).
+func (e *engine) adjoint(start int, final *rows, seed []float64, tp *tape, al, gal map[int][]float64, g *grads) {
+	G := newRows(final.n, final.size)
+	for r := 0; r < final.n; r++ {
+		s := seed[r]
+		if s == 0 {
+			continue
+		}
+		a := final.row(r)
+		gr := G.row(r)
+		for i, v := range a {
+			if v >= 0 {
+				gr[i] = s * e.lo[i]
+			} else {
+				gr[i] = s * e.hi[i]
+			}
+		}
+	}
+	for j := 0; j < start; j++ {
+		switch o := e.ops[j].(type) {
+		case *actOp:
+			G = e.adjointAct(j, tp.pre[j], G, seed, al[j], gal[j], g)
+		default:
+			G = o.(adjointOp).adjoint(G, seed)
+		}
+	}
+}
+
+// adjointAct maps the gradient with respect to the rows over activation j's input to
+// the gradient with respect to the rows over its output (Aout, recorded on the tape),
+// accumulating α and upper-line gradients on the way.
+func (e *engine) adjointAct(j int, aout *rows, G *rows, seed []float64, al, gal []float64, g *grads) *rows {
+	rx := e.relax[j]
+	nu := rx.acols
+	out := newRows(G.n, G.size)
+	gdU, gbU := g.dU[j], g.bU[j]
+	for r := 0; r < G.n; r++ {
+		gin := G.row(r)
+		a := aout.row(r)
+		go_ := out.row(r)
+		s := seed[r]
+		for i, v := range a {
+			gi := gin[i]
+			switch rx.state[i] {
+			case inactive:
+			case active:
+				go_[i] = gi
+			case linear:
+				go_[i] = gi*rx.op.slope[i] + s*rx.op.bias[i]
+			case unstable:
+				if v >= 0 {
+					c := rx.col[i]
+					if al != nil && c >= 0 {
+						go_[i] = gi * al[r*nu+int(c)]
+						gal[r*nu+int(c)] += gi * v
+					} else {
+						go_[i] = gi * rx.dL[i]
+					}
+				} else {
+					go_[i] = gi*rx.dU[i] + s*rx.bU[i]
+					gdU[i] += gi * v
+					gbU[i] += s * v
+				}
+			}
+		}
+	}
+	return out
+}

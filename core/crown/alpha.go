@@ -1,0 +1,266 @@
+package crown
+
+import (
+	"context"
+	"math"
+)
+
+// startNode is one node whose bounds α-CROWN computes by a backward pass: an
+// activation layer's input (rows for its unstable neurons) or the output (rows of C).
+// It owns one α matrix per activation layer below it, as auto_LiRPA does.
+type startNode struct {
+	layer int
+	idx   []int // neurons of an intermediate node; nil for the output
+	n     int   // rows
+	alpha map[int][]float64
+	grad  map[int][]float64
+	m, v  map[int][]float64 // Adam moments
+
+	// per iteration
+	tape             *tape
+	final            *rows
+	activeL, activeU []bool // whether this node's bound is the one in force
+}
+
+func (e *engine) newStartNode(layer int, idx []int, n int, cols map[int][]int) *startNode {
+	s := &startNode{layer: layer, idx: idx, n: n, alpha: map[int][]float64{}, grad: map[int][]float64{},
+		m: map[int][]float64{}, v: map[int][]float64{}}
+	for j := 0; j < layer; j++ {
+		rx := e.relax[j]
+		if rx == nil || len(cols[j]) == 0 {
+			continue
+		}
+		nc := len(cols[j])
+		a := make([]float64, n*nc)
+		for r := 0; r < n; r++ {
+			for c, i := range cols[j] {
+				a[r*nc+c] = rx.dL[i]
+			}
+		}
+		s.alpha[j] = a
+		s.grad[j] = make([]float64, n*nc)
+		s.m[j] = make([]float64, n*nc)
+		s.v[j] = make([]float64, n*nc)
+	}
+	return s
+}
+
+// adam takes one ascent step on every α of the node and projects onto [0, 1].
+func (s *startNode) adam(lr float64, step int) {
+	const b1, b2, eps = 0.9, 0.999, 1e-8
+	c1 := 1 - math.Pow(b1, float64(step))
+	c2 := 1 - math.Pow(b2, float64(step))
+	for j, a := range s.alpha {
+		g, m, v := s.grad[j], s.m[j], s.v[j]
+		for i := range a {
+			m[i] = b1*m[i] + (1-b1)*g[i]
+			v[i] = b2*v[i] + (1-b2)*g[i]*g[i]
+			a[i] += lr * (m[i] / c1) / (math.Sqrt(v[i]/c2) + eps)
+			a[i] = math.Min(1, math.Max(0, a[i]))
+		}
+	}
+}
+
+func (s *startNode) zeroGrad() {
+	for _, g := range s.grad {
+		clear(g)
+	}
+}
+
+// alphaState is one α-CROWN optimisation: the start nodes with their α, and the
+// fixed α column layout of every activation layer.
+type alphaState struct {
+	e       *engine
+	spec    *rows
+	cols    map[int][]int
+	nodes   []*startNode // intermediate start nodes, in layer order
+	byLayer map[int]*startNode
+	out     *startNode
+	ones    []float64
+}
+
+func (e *engine) newAlphaState(spec *rows) *alphaState {
+	st := &alphaState{e: e, spec: spec, cols: map[int][]int{}, byLayer: map[int]*startNode{}}
+	for k, rx := range e.relax {
+		if rx != nil {
+			st.cols[k] = append([]int(nil), rx.unst...)
+		}
+	}
+	for k, rx := range e.relax {
+		if rx != nil && len(rx.unst) > 0 && !e.exactByIBP(k) {
+			s := e.newStartNode(k, st.cols[k], 2*len(st.cols[k]), st.cols)
+			st.nodes = append(st.nodes, s)
+			st.byLayer[k] = s
+		}
+	}
+	st.out = e.newStartNode(len(e.ops), nil, spec.n, st.cols)
+	st.ones = make([]float64, spec.n)
+	for i := range st.ones {
+		st.ones[i] = 1
+	}
+	return st
+}
+
+// sweep computes every start node's bounds under the current α, each intermediate box
+// intersected with the given boxes (the previous iteration's, which are sound), and
+// returns the output rows' lower bounds.
+func (st *alphaState) sweep(baseLo, baseHi [][]float64) []float64 {
+	e := st.e
+	last := 0
+	for k, o := range e.ops {
+		act, ok := o.(*actOp)
+		if !ok {
+			continue
+		}
+		e.ibpFrom(last, k)
+		intersect(e.boxLo[k], e.boxHi[k], baseLo[k], baseHi[k])
+		if s := st.byLayer[k]; s != nil {
+			s.tape = newTape()
+			r := identityRows(s.idx, len(e.boxLo[k]))
+			s.final = e.backward(k, r, s.alpha, s.tape)
+			lb := e.concretize(s.final)
+			n := len(s.idx)
+			s.activeL = make([]bool, n)
+			s.activeU = make([]bool, n)
+			for t, i := range s.idx {
+				s.activeL[t] = lb[t] >= e.boxLo[k][i]
+				s.activeU[t] = -lb[n+t] <= e.boxHi[k][i]
+			}
+			e.tighten(k, s.idx, lb)
+		}
+		e.relax[k] = newRelaxation(act, e.boxLo[k], e.boxHi[k]).withColumns(st.cols[k])
+		last = k
+	}
+	st.out.tape = newTape()
+	st.out.final = e.backward(len(e.ops), st.spec.clone(), st.out.alpha, st.out.tape)
+	return e.concretize(st.out.final)
+}
+
+// backprop fills every start node's grad with the gradient of the sum of the output
+// lower bounds computed by the last sweep.
+func (st *alphaState) backprop() {
+	e := st.e
+	g := &grads{dU: map[int][]float64{}, bU: map[int][]float64{}}
+	for k, rx := range e.relax {
+		if rx != nil {
+			g.dU[k] = make([]float64, len(rx.l))
+			g.bU[k] = make([]float64, len(rx.l))
+		}
+	}
+	st.out.zeroGrad()
+	e.adjoint(len(e.ops), st.out.final, st.ones, st.out.tape, st.out.alpha, st.out.grad, g)
+	for t := len(st.nodes) - 1; t >= 0; t-- {
+		s := st.nodes[t]
+		s.zeroGrad()
+		if seed, any := e.boundSeeds(s, g); any {
+			e.adjoint(s.layer, s.final, seed, s.tape, s.alpha, s.grad, g)
+		}
+	}
+}
+
+// alphaBound runs α-CROWN: CROWN first, then Adam on the lower slopes of every
+// unstable ReLU, separately per start node, maximising the sum of the output lower
+// bounds (auto_LiRPA's defaults). Gradients come from the adjoint of the backward
+// passes; they are exact for the computed bound except where an interval (IBP) bound
+// or an earlier iteration's bound is tighter than the current CROWN bound of an
+// intermediate neuron, which is then held constant. The best bound of every row over
+// all iterations is returned.
+func (e *engine) alphaBound(ctx context.Context, C []float64, opts Options) (*Result, error) {
+	iters, lr, decay := opts.Iterations, opts.LR, opts.LRDecay
+	if iters <= 0 {
+		iters = 20
+	}
+	if lr <= 0 {
+		lr = 0.1
+	}
+	if decay <= 0 {
+		decay = 0.98
+	}
+	if err := e.crownIntermediate(ctx); err != nil {
+		return nil, err
+	}
+	m := e.net.OutSize()
+	st := e.newAlphaState(specRows(C, m, opts.Upper))
+	best := make([]float64, st.spec.n)
+	for i := range best {
+		best[i] = math.Inf(-1)
+	}
+	for it := 0; it < iters; it++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		baseLo, baseHi := e.boxLo, e.boxHi
+		e.boxLo = make([][]float64, len(baseLo))
+		e.boxHi = make([][]float64, len(baseHi))
+		e.boxLo[0], e.boxHi[0] = e.lo, e.hi
+		lb := st.sweep(baseLo, baseHi)
+		for i, v := range lb {
+			best[i] = math.Max(best[i], v)
+		}
+		if it == iters-1 {
+			break
+		}
+		st.backprop()
+		rate := lr * math.Pow(decay, float64(it))
+		st.out.adam(rate, it+1)
+		for _, s := range st.nodes {
+			s.adam(rate, it+1)
+		}
+	}
+	// Relaxations from the final (tightest) boxes give the reported unstable counts.
+	for k, o := range e.ops {
+		if act, ok := o.(*actOp); ok {
+			e.relax[k] = newRelaxation(act, e.boxLo[k], e.boxHi[k])
+		}
+	}
+	return e.result(best, len(C)/m, opts.Upper), nil
+}
+
+// boundSeeds turns the gradient with respect to the upper-line parameters of start
+// node s's layer into gradients with respect to the rows that bounded it: dU = u/(u−l)
+// and bU = −l·u/(u−l) depend on l (lower row) and u (minus the negated row).
+func (e *engine) boundSeeds(s *startNode, g *grads) ([]float64, bool) {
+	k := s.layer
+	rx := e.relax[k]
+	n := len(s.idx)
+	seed := make([]float64, 2*n)
+	any := false
+	for t, i := range s.idx {
+		if rx.state[i] != unstable {
+			continue
+		}
+		l, u := rx.l[i], rx.u[i]
+		w := u - l
+		w2 := w * w
+		gd, gb := g.dU[k][i], g.bU[k][i]
+		gl := gd*u/w2 - gb*u*u/w2
+		gu := -gd*l/w2 + gb*l*l/w2
+		if s.activeL[t] && gl != 0 {
+			seed[t] = gl
+			any = true
+		}
+		if s.activeU[t] && gu != 0 {
+			seed[n+t] = -gu
+			any = true
+		}
+	}
+	return seed, any
+}
+
+// intersect narrows [lo, hi] to [plo, phi] where the latter is given.
+func intersect(lo, hi, plo, phi []float64) {
+	if plo == nil {
+		return
+	}
+	for i := range lo {
+		if plo[i] > lo[i] {
+			lo[i] = plo[i]
+		}
+		if phi[i] < hi[i] {
+			hi[i] = phi[i]
+		}
+		if lo[i] > hi[i] {
+			lo[i], hi[i] = hi[i], lo[i]
+		}
+	}
+}

@@ -1,0 +1,284 @@
+package crown
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/graftcert/graftcert/core/nn"
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas64"
+)
+
+// op is the bound operator of one layer.
+type op interface {
+	// interval maps a box over the layer's input to a box over its output.
+	interval(lo, hi []float64) (olo, ohi []float64)
+}
+
+// linearOp is an affine layer: y = J·x + c. backward maps rows over y to rows over x:
+// A ↦ A·J, bias += A·c.
+type linearOp interface {
+	op
+	backward(r *rows) *rows
+	// mixing reports whether an output depends on more than one input element; a chain
+	// with one mixing op is bounded exactly by IBP.
+	mixing() bool
+}
+
+// actOp is a piecewise-linear activation, relaxed by the engine.
+type actOp struct {
+	layer nn.Layer
+	n     int
+	// linear[i] is true for grafted neurons: y = slope[i]·x + bias[i] exactly.
+	linear      []bool
+	slope, bias []float64
+}
+
+func newOp(l nn.Layer) (op, error) {
+	switch t := l.(type) {
+	case *nn.Dense:
+		abs := make([]float64, len(t.W))
+		for i, w := range t.W {
+			abs[i] = math.Abs(w)
+		}
+		return &denseOp{d: t, absW: abs}, nil
+	case *nn.Conv2d:
+		abs := *t
+		abs.W = make([]float64, len(t.W))
+		for i, w := range t.W {
+			abs.W[i] = math.Abs(w)
+		}
+		abs.B = nil
+		return &convOp{c: t, abs: &abs}, nil
+	case *nn.Affine:
+		return &affineOp{a: t}, nil
+	case *nn.Reshape:
+		return reshapeOp{}, nil
+	case *nn.ReLU:
+		return &actOp{layer: t, n: t.N}, nil
+	case *nn.MaskedReLU:
+		o := &actOp{layer: t, n: t.N, linear: make([]bool, t.N), slope: t.Slope, bias: t.Bias}
+		for i := range o.linear {
+			o.linear[i] = t.Grafted(i)
+		}
+		return o, nil
+	}
+	return nil, fmt.Errorf("crown: layer %q: no bound operator for %s", l.Name(), l.Kind())
+}
+
+// ---- Dense ----
+
+type denseOp struct {
+	d    *nn.Dense
+	absW []float64
+}
+
+func (o *denseOp) mixing() bool { return true }
+
+func (o *denseOp) interval(lo, hi []float64) ([]float64, []float64) {
+	d := o.d
+	mid, rad := midRad(lo, hi)
+	c := make([]float64, d.Out)
+	r := make([]float64, d.Out)
+	blas64.Gemv(blas.NoTrans, 1, blas64.General{Rows: d.Out, Cols: d.In, Stride: d.In, Data: d.W}, blas64.Vector{N: d.In, Inc: 1, Data: mid}, 0, blas64.Vector{N: d.Out, Inc: 1, Data: c})
+	blas64.Gemv(blas.NoTrans, 1, blas64.General{Rows: d.Out, Cols: d.In, Stride: d.In, Data: o.absW}, blas64.Vector{N: d.In, Inc: 1, Data: rad}, 0, blas64.Vector{N: d.Out, Inc: 1, Data: r})
+	if d.B != nil {
+		for i := range c {
+			c[i] += d.B[i]
+		}
+	}
+	return fromMidRad(c, r)
+}
+
+func (o *denseOp) backward(in *rows) *rows {
+	d := o.d
+	out := newRows(in.n, d.In)
+	blas64.Gemm(blas.NoTrans, blas.NoTrans, 1,
+		blas64.General{Rows: in.n, Cols: d.Out, Stride: d.Out, Data: in.a},
+		blas64.General{Rows: d.Out, Cols: d.In, Stride: d.In, Data: d.W},
+		0, blas64.General{Rows: in.n, Cols: d.In, Stride: d.In, Data: out.a})
+	copy(out.bias, in.bias)
+	copy(out.mag, in.mag)
+	if d.B != nil {
+		for r := 0; r < in.n; r++ {
+			s, m := 0.0, 0.0
+			for j, a := range in.row(r) {
+				s += a * d.B[j]
+				m += math.Abs(a * d.B[j])
+			}
+			out.bias[r] += s
+			out.mag[r] += m
+		}
+	}
+	return out
+}
+
+// ---- Conv2d ----
+
+type convOp struct {
+	c   *nn.Conv2d
+	abs *nn.Conv2d // |W|, no bias
+}
+
+func (o *convOp) mixing() bool { return true }
+
+func (o *convOp) interval(lo, hi []float64) ([]float64, []float64) {
+	mid, rad := midRad(lo, hi)
+	c := make([]float64, o.c.OutSize())
+	r := make([]float64, o.c.OutSize())
+	o.c.Forward(mid, c, 1)
+	o.abs.Forward(rad, r, 1)
+	return fromMidRad(c, r)
+}
+
+// backward is the transposed convolution of every row, scattering each nonzero
+// output coefficient over its receptive field. Rows that start from single neurons are
+// sparse, so skipping zeros keeps the cost proportional to their support.
+func (o *convOp) backward(in *rows) *rows {
+	c := o.c
+	out := newRows(in.n, c.InSize())
+	ohw := c.OutH * c.OutW
+	ihw := c.InH * c.InW
+	kk := c.KH * c.KW
+	for r := 0; r < in.n; r++ {
+		a := in.row(r)
+		dst := out.row(r)
+		bsum, bmag := 0.0, 0.0
+		for oc := 0; oc < c.OutC; oc++ {
+			ach := a[oc*ohw : (oc+1)*ohw]
+			wo := c.W[oc*c.InC*kk : (oc+1)*c.InC*kk]
+			for oy := 0; oy < c.OutH; oy++ {
+				for ox := 0; ox < c.OutW; ox++ {
+					v := ach[oy*c.OutW+ox]
+					if v == 0 {
+						continue
+					}
+					if c.B != nil {
+						bsum += v * c.B[oc]
+						bmag += math.Abs(v * c.B[oc])
+					}
+					y0 := oy*c.SH - c.PT
+					x0 := ox*c.SW - c.PL
+					for ic := 0; ic < c.InC; ic++ {
+						wk := wo[ic*kk : (ic+1)*kk]
+						dch := dst[ic*ihw : (ic+1)*ihw]
+						for ky := 0; ky < c.KH; ky++ {
+							iy := y0 + ky*c.DH
+							if iy < 0 || iy >= c.InH {
+								continue
+							}
+							drow := dch[iy*c.InW:]
+							wrow := wk[ky*c.KW : (ky+1)*c.KW]
+							for kx, w := range wrow {
+								ix := x0 + kx*c.DW
+								if ix < 0 || ix >= c.InW {
+									continue
+								}
+								drow[ix] += v * w
+							}
+						}
+					}
+				}
+			}
+		}
+		out.bias[r] = in.bias[r] + bsum
+		out.mag[r] = in.mag[r] + bmag
+	}
+	return out
+}
+
+// ---- Affine (elementwise) ----
+
+type affineOp struct{ a *nn.Affine }
+
+func (o *affineOp) mixing() bool { return false }
+
+func (o *affineOp) interval(lo, hi []float64) ([]float64, []float64) {
+	olo := make([]float64, len(lo))
+	ohi := make([]float64, len(hi))
+	for i := range lo {
+		l, h := lo[i], hi[i]
+		if o.a.Scale != nil {
+			l, h = l*o.a.Scale[i], h*o.a.Scale[i]
+			if l > h {
+				l, h = h, l
+			}
+		}
+		if o.a.Shift != nil {
+			l += o.a.Shift[i]
+			h += o.a.Shift[i]
+		}
+		olo[i], ohi[i] = l, h
+	}
+	return olo, ohi
+}
+
+func (o *affineOp) backward(in *rows) *rows {
+	out := in.clone()
+	for r := 0; r < in.n; r++ {
+		a := out.row(r)
+		s, m := 0.0, 0.0
+		for i := range a {
+			if o.a.Shift != nil {
+				s += a[i] * o.a.Shift[i]
+				m += math.Abs(a[i] * o.a.Shift[i])
+			}
+			if o.a.Scale != nil {
+				a[i] *= o.a.Scale[i]
+			}
+		}
+		out.bias[r] += s
+		out.mag[r] += m
+	}
+	return out
+}
+
+// ---- Reshape ----
+
+type reshapeOp struct{}
+
+func (reshapeOp) mixing() bool                                     { return false }
+func (reshapeOp) interval(lo, hi []float64) ([]float64, []float64) { return lo, hi }
+func (reshapeOp) backward(in *rows) *rows                          { return in }
+
+// ---- activation interval ----
+
+func (o *actOp) interval(lo, hi []float64) ([]float64, []float64) {
+	olo := make([]float64, len(lo))
+	ohi := make([]float64, len(hi))
+	for i := range lo {
+		if o.linear != nil && o.linear[i] {
+			a, b := o.slope[i], o.bias[i]
+			l, h := a*lo[i]+b, a*hi[i]+b
+			if l > h {
+				l, h = h, l
+			}
+			olo[i], ohi[i] = l, h
+			continue
+		}
+		olo[i], ohi[i] = math.Max(lo[i], 0), math.Max(hi[i], 0)
+	}
+	return olo, ohi
+}
+
+func midRad(lo, hi []float64) (mid, rad []float64) {
+	mid = make([]float64, len(lo))
+	rad = make([]float64, len(lo))
+	for i := range lo {
+		mid[i] = (lo[i] + hi[i]) / 2
+		rad[i] = (hi[i] - lo[i]) / 2
+	}
+	return
+}
+
+// fromMidRad turns centre ± radius into a box, widened by the rounding margin.
+func fromMidRad(c, r []float64) ([]float64, []float64) {
+	lo := make([]float64, len(c))
+	hi := make([]float64, len(c))
+	for i := range c {
+		m := safety * (math.Abs(c[i]) + r[i])
+		lo[i] = c[i] - r[i] - m
+		hi[i] = c[i] + r[i] + m
+	}
+	return lo, hi
+}

@@ -1,0 +1,115 @@
+package crown
+
+import "math"
+
+// Neuron states of an activation layer under given pre-activation bounds.
+const (
+	inactive int8 = iota // u ≤ 0: y = 0
+	active               // l ≥ 0: y = x
+	unstable             // l < 0 < u: relaxed
+	linear               // grafted: y = slope·x + bias exactly
+)
+
+// relaxation is the linear relaxation of one activation layer: for each unstable
+// neuron the upper line dU·x+bU (the chord from (l,0) to (u,u)) and the default lower
+// slope (CROWN's adaptive choice, 1 if u > −l else 0, as auto_LiRPA).
+type relaxation struct {
+	op     *actOp
+	l, u   []float64
+	state  []int8
+	dU, bU []float64
+	dL     []float64
+	unst   []int // indices of the unstable neurons, increasing
+	// col[i] is neuron i's column in the α matrices of this layer, or -1; α matrices
+	// have acols columns. Columns are fixed when α-CROWN starts (bounds only tighten
+	// afterwards, so the unstable set only shrinks).
+	col   []int32
+	acols int
+}
+
+func newRelaxation(o *actOp, l, u []float64) *relaxation {
+	n := len(l)
+	rx := &relaxation{op: o, l: l, u: u, state: make([]int8, n), dU: make([]float64, n),
+		bU: make([]float64, n), dL: make([]float64, n), col: make([]int32, n)}
+	for i := 0; i < n; i++ {
+		rx.col[i] = -1
+		switch {
+		case o.linear != nil && o.linear[i]:
+			rx.state[i] = linear
+		case u[i] <= 0:
+			rx.state[i] = inactive
+		case l[i] >= 0:
+			rx.state[i] = active
+		default:
+			rx.state[i] = unstable
+			d := u[i] / (u[i] - l[i])
+			rx.dU[i] = d
+			rx.bU[i] = -l[i] * d
+			if d > 0.5 {
+				rx.dL[i] = 1
+			}
+			rx.col[i] = int32(len(rx.unst))
+			rx.unst = append(rx.unst, i)
+		}
+	}
+	rx.acols = len(rx.unst)
+	return rx
+}
+
+// withColumns maps the α columns onto the neurons cols (an earlier, larger unstable
+// set of the same layer).
+func (rx *relaxation) withColumns(cols []int) *relaxation {
+	for i := range rx.col {
+		rx.col[i] = -1
+	}
+	for c, i := range cols {
+		if rx.state[i] == unstable {
+			rx.col[i] = int32(c)
+		}
+	}
+	rx.acols = len(cols)
+	return rx
+}
+
+// unstableCount counts l < 0 < u among the non-grafted neurons.
+func (rx *relaxation) unstableCount() int { return len(rx.unst) }
+
+// backward carries lower-bound rows over the activation's output to its input. alpha,
+// when not nil, holds one lower slope per (row, unstable neuron), row-major.
+func (rx *relaxation) backward(in *rows, alpha []float64) {
+	nu := rx.acols
+	for r := 0; r < in.n; r++ {
+		a := in.row(r)
+		bias, mag := 0.0, 0.0
+		for i, v := range a {
+			if v == 0 {
+				continue
+			}
+			switch rx.state[i] {
+			case inactive:
+				a[i] = 0
+			case active:
+			case linear:
+				t := v * rx.op.bias[i]
+				bias += t
+				mag += math.Abs(t)
+				a[i] = v * rx.op.slope[i]
+			case unstable:
+				if v >= 0 {
+					if alpha != nil && rx.col[i] >= 0 {
+						a[i] = v * alpha[r*nu+int(rx.col[i])]
+					} else {
+						a[i] = v * rx.dL[i]
+					}
+				} else {
+					t := v * rx.bU[i]
+					bias += t
+					mag += math.Abs(t)
+					a[i] = v * rx.dU[i]
+				}
+			}
+		}
+		in.bias[r] += bias
+		in.mag[r] += mag
+	}
+}
