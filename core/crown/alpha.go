@@ -123,8 +123,8 @@ func (st *alphaState) sweep(baseLo, baseHi [][]float64) []float64 {
 			s.activeL = make([]bool, n)
 			s.activeU = make([]bool, n)
 			for t, i := range s.idx {
-				s.activeL[t] = lb[t] >= e.boxLo[k][i]
-				s.activeU[t] = -lb[n+t] <= e.boxHi[k][i]
+				s.activeL[t] = !e.keepTighter || lb[t] >= e.boxLo[k][i]
+				s.activeU[t] = !e.keepTighter || -lb[n+t] <= e.boxHi[k][i]
 			}
 			e.tighten(k, s.idx, lb)
 		}
@@ -158,13 +158,13 @@ func (st *alphaState) backprop() {
 	}
 }
 
-// alphaBound runs α-CROWN: CROWN first, then Adam on the lower slopes of every
-// unstable ReLU, separately per start node, maximising the sum of the output lower
-// bounds (auto_LiRPA's defaults). Gradients come from the adjoint of the backward
-// passes; they are exact for the computed bound except where an interval (IBP) bound
-// or an earlier iteration's bound is tighter than the current CROWN bound of an
-// intermediate neuron, which is then held constant. The best bound of every row over
-// all iterations is returned.
+// alphaBound runs α-CROWN as auto_LiRPA does by default — CROWN first, then Adam on
+// the lower slopes of every unstable ReLU, separately per start node, maximising the
+// sum of the output lower bounds, every iteration recomputing the intermediate bounds
+// of CROWN's unstable neurons from scratch — followed by one refinement pass of our
+// own: the intermediate boxes intersected over all iterations (and with IBP) under the
+// best iteration's α. Gradients come from the adjoint of the backward passes and are
+// exact. The best bound of every row over all passes is returned.
 func (e *engine) alphaBound(ctx context.Context, C []float64, opts Options) (*Result, error) {
 	iters, lr, decay := opts.Iterations, opts.LR, opts.LRDecay
 	if iters <= 0 {
@@ -185,17 +185,30 @@ func (e *engine) alphaBound(ctx context.Context, C []float64, opts Options) (*Re
 	for i := range best {
 		best[i] = math.Inf(-1)
 	}
+	// CROWN's boxes are the base of every iteration: neurons CROWN found stable keep
+	// them, the others are recomputed under the current α.
+	initLo, initHi := e.boxLo, e.boxHi
+	tightLo, tightHi := copyBoxes(initLo), copyBoxes(initHi)
+	bestLoss := math.Inf(-1)
+	var bestAlpha []map[int][]float64
 	for it := 0; it < iters; it++ {
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		baseLo, baseHi := e.boxLo, e.boxHi
-		e.boxLo = make([][]float64, len(baseLo))
-		e.boxHi = make([][]float64, len(baseHi))
-		e.boxLo[0], e.boxHi[0] = e.lo, e.hi
-		lb := st.sweep(baseLo, baseHi)
+		lb := st.run(initLo, initHi)
+		loss := 0.0
 		for i, v := range lb {
 			best[i] = math.Max(best[i], v)
+			loss += v
+		}
+		for k, rx := range e.relax {
+			if rx != nil {
+				intersect(tightLo[k], tightHi[k], e.boxLo[k], e.boxHi[k])
+			}
+		}
+		if loss > bestLoss {
+			bestLoss = loss
+			bestAlpha = st.snapshot()
 		}
 		if it == iters-1 {
 			break
@@ -207,6 +220,12 @@ func (e *engine) alphaBound(ctx context.Context, C []float64, opts Options) (*Re
 			s.adam(rate, it+1)
 		}
 	}
+	// Refinement: the tightest boxes seen, under the best α.
+	st.restore(bestAlpha)
+	e.keepTighter = true
+	for i, v := range st.run(tightLo, tightHi) {
+		best[i] = math.Max(best[i], v)
+	}
 	// Relaxations from the final (tightest) boxes give the reported unstable counts.
 	for k, o := range e.ops {
 		if act, ok := o.(*actOp); ok {
@@ -214,6 +233,48 @@ func (e *engine) alphaBound(ctx context.Context, C []float64, opts Options) (*Re
 		}
 	}
 	return e.result(best, len(C)/m, opts.Upper), nil
+}
+
+// run resets the boxes and sweeps with the given base boxes.
+func (st *alphaState) run(baseLo, baseHi [][]float64) []float64 {
+	e := st.e
+	e.boxLo = make([][]float64, len(baseLo))
+	e.boxHi = make([][]float64, len(baseHi))
+	e.boxLo[0], e.boxHi[0] = e.lo, e.hi
+	return st.sweep(baseLo, baseHi)
+}
+
+func (st *alphaState) all() []*startNode { return append([]*startNode{st.out}, st.nodes...) }
+
+// snapshot copies every start node's α.
+func (st *alphaState) snapshot() []map[int][]float64 {
+	var snap []map[int][]float64
+	for _, s := range st.all() {
+		m := map[int][]float64{}
+		for j, a := range s.alpha {
+			m[j] = append([]float64(nil), a...)
+		}
+		snap = append(snap, m)
+	}
+	return snap
+}
+
+func (st *alphaState) restore(snap []map[int][]float64) {
+	for n, s := range st.all() {
+		for j, a := range snap[n] {
+			copy(s.alpha[j], a)
+		}
+	}
+}
+
+func copyBoxes(b [][]float64) [][]float64 {
+	c := make([][]float64, len(b))
+	for i, v := range b {
+		if v != nil {
+			c[i] = append([]float64(nil), v...)
+		}
+	}
+	return c
 }
 
 // boundSeeds turns the gradient with respect to the upper-line parameters of start

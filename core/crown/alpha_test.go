@@ -2,6 +2,7 @@ package crown
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"testing"
@@ -18,83 +19,87 @@ func TestAlphaGradient(t *testing.T) {
 		"grafted": randomMLP(rng, []int{5, 10, 10, 9, 8, 3}, true),
 		"cnn":     randomCNN(rng),
 	}
-	for name, net := range nets {
-		_, lo, hi := randomBox(rng, net.InSize(), 0.4)
-		e, err := newEngine(net, lo, hi)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := e.crownIntermediate(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-		m := net.OutSize()
-		C := make([]float64, 2*m)
-		for i := range C {
-			C[i] = rng.NormFloat64()
-		}
-		st := e.newAlphaState(specRows(C, m, true))
-		baseLo, baseHi := e.boxLo, e.boxHi
-		all := append([]*startNode{st.out}, st.nodes...)
-		nalpha := 0
-		for _, s := range all {
-			for _, a := range s.alpha {
-				for i := range a {
-					a[i] = 0.15 + 0.7*rng.Float64()
+	for key, net := range nets {
+		for _, keep := range []bool{false, true} {
+			name := fmt.Sprintf("%s/keepTighter=%v", key, keep)
+			_, lo, hi := randomBox(rng, net.InSize(), 0.4)
+			e, err := newEngine(net, lo, hi)
+			if err != nil {
+				t.Fatal(err)
+			}
+			e.keepTighter = keep // false: as the optimisation loop; true: as the refinement pass
+			if err := e.crownIntermediate(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			m := net.OutSize()
+			C := make([]float64, 2*m)
+			for i := range C {
+				C[i] = rng.NormFloat64()
+			}
+			st := e.newAlphaState(specRows(C, m, true))
+			baseLo, baseHi := e.boxLo, e.boxHi
+			all := append([]*startNode{st.out}, st.nodes...)
+			nalpha := 0
+			for _, s := range all {
+				for _, a := range s.alpha {
+					for i := range a {
+						a[i] = 0.15 + 0.7*rng.Float64()
+					}
+					nalpha += len(a)
 				}
-				nalpha += len(a)
 			}
-		}
-		if nalpha == 0 || len(st.nodes) == 0 {
-			t.Fatalf("%s: no α to check (nodes %d)", name, len(st.nodes))
-		}
-		loss := func() float64 {
-			e.boxLo = make([][]float64, len(baseLo))
-			e.boxHi = make([][]float64, len(baseHi))
-			e.boxLo[0], e.boxHi[0] = e.lo, e.hi
-			s := 0.0
-			for _, v := range st.sweep(baseLo, baseHi) {
-				s += v
+			if nalpha == 0 || len(st.nodes) == 0 {
+				t.Fatalf("%s: no α to check (nodes %d)", name, len(st.nodes))
 			}
-			return s
-		}
-		loss()
-		st.backprop()
-		const h = 1e-6
-		checked, nonzero, nonzeroInter := 0, 0, 0
-		for _, s := range all {
-			for j, a := range s.alpha {
-				for i := range a {
-					if len(a) > 150 && rng.IntN(len(a)) >= 150 {
-						continue // a random subset of the large matrices
-					}
-					old := a[i]
-					a[i] = old + h
-					fp := loss()
-					a[i] = old - h
-					fm := loss()
-					a[i] = old
-					fd := (fp - fm) / (2 * h)
-					g := s.grad[j][i]
-					if math.Abs(fd-g) > 1e-5*(1+math.Abs(fd)) {
-						t.Errorf("%s: node %d layer %d α[%d]: adjoint %.8g, finite difference %.8g", name, s.layer, j, i, g, fd)
-					}
-					checked++
-					if fd != 0 {
-						nonzero++
-						if s != st.out {
-							nonzeroInter++
+			loss := func() float64 {
+				e.boxLo = make([][]float64, len(baseLo))
+				e.boxHi = make([][]float64, len(baseHi))
+				e.boxLo[0], e.boxHi[0] = e.lo, e.hi
+				s := 0.0
+				for _, v := range st.sweep(baseLo, baseHi) {
+					s += v
+				}
+				return s
+			}
+			loss()
+			st.backprop()
+			const h = 1e-6
+			checked, nonzero, nonzeroInter := 0, 0, 0
+			for _, s := range all {
+				for j, a := range s.alpha {
+					for i := range a {
+						if len(a) > 150 && rng.IntN(len(a)) >= 150 {
+							continue // a random subset of the large matrices
+						}
+						old := a[i]
+						a[i] = old + h
+						fp := loss()
+						a[i] = old - h
+						fm := loss()
+						a[i] = old
+						fd := (fp - fm) / (2 * h)
+						g := s.grad[j][i]
+						if math.Abs(fd-g) > 1e-5*(1+math.Abs(fd)) {
+							t.Errorf("%s: node %d layer %d α[%d]: adjoint %.8g, finite difference %.8g", name, s.layer, j, i, g, fd)
+						}
+						checked++
+						if fd != 0 {
+							nonzero++
+							if s != st.out {
+								nonzeroInter++
+							}
 						}
 					}
 				}
 			}
+			// Many α are unused (their row meets the neuron with a negative coefficient), but
+			// enough must be live, including intermediate nodes' α whose gradient flows
+			// through the bounds l, u of later layers.
+			if nonzero < checked/10 || nonzeroInter < 5 {
+				t.Errorf("%s: only %d of %d gradients nonzero (%d of intermediate nodes); the check is too weak", name, nonzero, checked, nonzeroInter)
+			}
+			t.Logf("%s: %d α checked, %d nonzero (%d intermediate), %d intermediate start nodes", name, checked, nonzero, nonzeroInter, len(st.nodes))
 		}
-		// Many α are unused (their row meets the neuron with a negative coefficient), but
-		// enough must be live, including intermediate nodes' α whose gradient flows
-		// through the bounds l, u of later layers.
-		if nonzero < checked/10 || nonzeroInter < 5 {
-			t.Errorf("%s: only %d of %d gradients nonzero (%d of intermediate nodes); the check is too weak", name, nonzero, checked, nonzeroInter)
-		}
-		t.Logf("%s: %d α checked, %d nonzero (%d intermediate), %d intermediate start nodes", name, checked, nonzero, nonzeroInter, len(st.nodes))
 	}
 }
 

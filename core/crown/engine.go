@@ -23,6 +23,11 @@ type engine struct {
 	relax []*relaxation
 	// box[k] is a sound box over the input of layer k (refined as bounds improve).
 	boxLo, boxHi [][]float64
+	// keepTighter intersects CROWN's intermediate bounds with the interval bounds
+	// instead of replacing them. auto_LiRPA replaces them (CROWN can be looser than IBP
+	// on some neurons at large eps), and plain CROWN does the same so that its numbers
+	// equal the reference; α-CROWN and branch and bound keep the tighter of the two.
+	keepTighter bool
 }
 
 func newEngine(net *nn.Network, lo, hi []float64) (*engine, error) {
@@ -148,12 +153,19 @@ func (e *engine) intermediate(k int, idx []int, alpha map[int][]float64, tp *tap
 	return e.concretize(r)
 }
 
-// tighten intersects layer k's box with CROWN bounds lb (lower rows, then negated
-// upper rows) of the neurons idx.
+// tighten sets layer k's box from CROWN bounds lb (lower rows, then negated upper
+// rows) of the neurons idx, intersecting when keepTighter is set.
 func (e *engine) tighten(k int, idx []int, lb []float64) {
 	n := len(idx)
 	lo, hi := e.boxLo[k], e.boxHi[k]
 	for t, i := range idx {
+		if !e.keepTighter {
+			lo[i], hi[i] = lb[t], -lb[n+t]
+			if lo[i] > hi[i] { // only through rounding at a degenerate box
+				lo[i], hi[i] = hi[i], lo[i]
+			}
+			continue
+		}
 		if l := lb[t]; l > lo[i] {
 			lo[i] = l
 		}
