@@ -70,24 +70,25 @@ func Architecture(name string, seed uint64) (*nn.Network, error) {
 	return net, nil
 }
 
-// Init draws every Dense and Conv2d weight and bias uniformly from ±1/√fan_in, the
-// scale of PyTorch's default initialisation for these layers.
+// Init draws every Dense and Conv2d weight from He (Kaiming) uniform initialisation,
+// U(±√(6/fan_in)), and sets the biases to 0. He scaling keeps the activations of deep
+// ReLU networks from shrinking layer by layer; with PyTorch's default (±1/√fan_in) a
+// 6-layer MLP trains markedly slower.
 func Init(net *nn.Network, seed uint64) {
 	rng := rand.New(rand.NewPCG(seed, 0x1417))
-	fill := func(v []float64, fanIn int) {
-		b := 1 / math.Sqrt(float64(fanIn))
-		for i := range v {
-			v[i] = (2*rng.Float64() - 1) * b
+	fill := func(w, b []float64, fanIn int) {
+		r := math.Sqrt(6 / float64(fanIn))
+		for i := range w {
+			w[i] = (2*rng.Float64() - 1) * r
 		}
+		clear(b)
 	}
 	for _, l := range net.Layers {
 		switch t := l.(type) {
 		case *nn.Dense:
-			fill(t.W, t.In)
-			fill(t.B, t.In)
+			fill(t.W, t.B, t.In)
 		case *nn.Conv2d:
-			fill(t.W, t.InC*t.KH*t.KW)
-			fill(t.B, t.InC*t.KH*t.KW)
+			fill(t.W, t.B, t.InC*t.KH*t.KW)
 		}
 	}
 }

@@ -104,7 +104,8 @@ type PGD struct {
 
 // PGDAccuracy returns the fraction of data that stays correctly classified under the
 // attack: a sample counts as broken as soon as the clean input or any iterate of any
-// restart is misclassified (every iterate is a valid point of the ε-ball).
+// restart is misclassified (every iterate is a valid point of the ε-ball). Only
+// Accuracy, Correct and N are set. The result does not depend on the worker count.
 func PGDAccuracy(ctx context.Context, net *nn.Network, data Data, a PGD) (Metrics, error) {
 	if err := data.check(net); err != nil {
 		return Metrics{}, err
