@@ -19,8 +19,12 @@ func TestAlphaGradient(t *testing.T) {
 		"grafted": randomMLP(rng, []int{5, 10, 10, 9, 8, 3}, true),
 		"cnn":     randomCNN(rng),
 	}
-	for key, net := range nets {
-		for _, keep := range []bool{false, true} {
+	// The optimisation loop runs with keepTighter false; the refinement pass that keeps
+	// the tighter of IBP and CROWN takes no gradient (there the interval bounds' own
+	// dependence on α would be held constant).
+	for _, key := range []string{"cnn", "grafted", "mlp"} {
+		net := nets[key]
+		for _, keep := range []bool{false} {
 			name := fmt.Sprintf("%s/keepTighter=%v", key, keep)
 			_, lo, hi := randomBox(rng, net.InSize(), 0.4)
 			e, err := newEngine(net, lo, hi)
