@@ -92,13 +92,13 @@ func (e *engine) adjoint(start int, final *rows, seed []float64, tp *tape, al, g
 		gr := G.row(r)
 		for i, v := range a {
 			if v >= 0 {
-				gr[i] = s * e.lo[i]
+				gr[i] = s * (e.mid[i] - e.rad[i])
 			} else {
-				gr[i] = s * e.hi[i]
+				gr[i] = s * (e.mid[i] + e.rad[i])
 			}
 		}
 	}
-	for j := 0; j < start; j++ {
+	for j := e.first; j < start; j++ {
 		switch o := e.ops[j].(type) {
 		case *actOp:
 			G = e.adjointAct(j, tp.pre[j], G, seed, al[j], gal[j], g)

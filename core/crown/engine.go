@@ -23,6 +23,12 @@ type engine struct {
 	relax []*relaxation
 	// box[k] is a sound box over the input of layer k (refined as bounds improve).
 	boxLo, boxHi [][]float64
+	// first is the first layer that is not elementwise-affine or a reshape. The box at
+	// its input is the exact image of the input box, so backward passes stop there and
+	// concretise against it (mid, rad, and mx = max|·| for the rounding margin).
+	first        int
+	mid, rad, mx []float64
+	threads      int
 	// keepTighter intersects CROWN's intermediate bounds with the interval bounds
 	// instead of replacing them. auto_LiRPA replaces them (CROWN can be looser than IBP
 	// on some neurons at large eps), and plain CROWN does the same so that its numbers
@@ -48,6 +54,23 @@ func newEngine(net *nn.Network, lo, hi []float64) (*engine, error) {
 		}
 		e.ops = append(e.ops, o)
 	}
+	e.boxLo[0], e.boxHi[0] = lo, hi
+	for e.first < len(e.ops) {
+		lo, ok := e.ops[e.first].(linearOp)
+		if !ok || lo.mixing() {
+			break
+		}
+		e.first++
+	}
+	e.ibpFrom(0, e.first)
+	flo, fhi := e.boxLo[e.first], e.boxHi[e.first]
+	e.mid, e.rad, e.mx = make([]float64, len(flo)), make([]float64, len(flo)), make([]float64, len(flo))
+	for i := range flo {
+		e.mid[i] = (flo[i] + fhi[i]) / 2
+		e.rad[i] = (fhi[i] - flo[i]) / 2
+		e.mx[i] = math.Max(math.Abs(flo[i]), math.Abs(fhi[i]))
+	}
+	e.threads = 1
 	return e, nil
 }
 
@@ -80,7 +103,7 @@ func (e *engine) exactByIBP(k int) bool {
 // alpha[j], when present, is the lower-slope matrix for activation layer j. When tp is
 // not nil, the rows entering every activation layer are recorded for the adjoint pass.
 func (e *engine) backward(start int, r *rows, alpha map[int][]float64, tp *tape) *rows {
-	for j := start - 1; j >= 0; j-- {
+	for j := start - 1; j >= e.first; j-- {
 		switch o := e.ops[j].(type) {
 		case linearOp:
 			r = o.backward(r)
@@ -98,20 +121,22 @@ func (e *engine) backward(start int, r *rows, alpha map[int][]float64, tp *tape)
 	return r
 }
 
-// concretize returns the lower bound of every row over the input box.
+// concretize returns the lower bound of every row (over the input of layer first)
+// over the box: a·mid − |a|·rad + bias, minus the rounding margin.
 func (e *engine) concretize(r *rows) []float64 {
 	lb := make([]float64, r.n)
+	mid, rad, mx := e.mid, e.rad, e.mx
 	for i := 0; i < r.n; i++ {
-		s, m := r.bias[i], r.mag[i]+math.Abs(r.bias[i])
-		for j, a := range r.row(i) {
-			if a >= 0 {
-				s += a * e.lo[j]
-			} else {
-				s += a * e.hi[j]
-			}
-			m += math.Abs(a) * math.Max(math.Abs(e.lo[j]), math.Abs(e.hi[j]))
+		var c, w, m float64
+		a := r.row(i)
+		for j := range a {
+			v := a[j]
+			av := math.Abs(v)
+			c += v * mid[j]
+			w += av * rad[j]
+			m += av * mx[j]
 		}
-		lb[i] = s - safety*m
+		lb[i] = r.bias[i] + c - w - safety*(m+r.mag[i]+math.Abs(r.bias[i]))
 	}
 	return lb
 }
@@ -148,6 +173,11 @@ func (e *engine) candidates(k int) []int {
 // intermediate computes CROWN bounds for the candidates of activation layer k,
 // tightening boxLo[k]/boxHi[k], and returns the rows' lower bounds.
 func (e *engine) intermediate(k int, idx []int, alpha map[int][]float64, tp *tape) []float64 {
+	if e.patchable(k) {
+		p := identityPatches(idx, e.net.Shapes[k])
+		p = e.backwardPatch(k, p, alpha, tp)
+		return e.concretizePatch(p)
+	}
 	r := identityRows(idx, len(e.boxLo[k]))
 	r = e.backward(k, r, alpha, tp)
 	return e.concretize(r)
@@ -208,7 +238,8 @@ func (e *engine) crownIntermediate(ctx context.Context) error {
 
 // tape records what the adjoint pass of one backward computation needs.
 type tape struct {
-	pre map[int]*rows // rows entering activation layer j (before relaxation)
+	pre  map[int]*rows      // rows entering activation layer j (before relaxation)
+	ppre map[int]*patchRows // the same for patch rows
 }
 
-func newTape() *tape { return &tape{pre: map[int]*rows{}} }
+func newTape() *tape { return &tape{pre: map[int]*rows{}, ppre: map[int]*patchRows{}} }

@@ -131,60 +131,146 @@ func (o *convOp) interval(lo, hi []float64) ([]float64, []float64) {
 	return fromMidRad(c, r)
 }
 
-// backward is the transposed convolution of every row, scattering each nonzero
-// output coefficient over its receptive field. Rows that start from single neurons are
-// sparse, so skipping zeros keeps the cost proportional to their support.
+// backward is the transposed convolution of every row. Rows that start from single
+// neurons are sparse and are scattered coefficient by coefficient; dense rows go
+// through one matrix product per chunk of rows (Wᵀ times the rows' coefficients laid
+// out channel-major), then col2im.
 func (o *convOp) backward(in *rows) *rows {
 	c := o.c
 	out := newRows(in.n, c.InSize())
+	copy(out.bias, in.bias)
+	copy(out.mag, in.mag)
+	if c.B != nil {
+		ohw := c.OutH * c.OutW
+		for r := 0; r < in.n; r++ {
+			a := in.row(r)
+			bsum, bmag := 0.0, 0.0
+			for oc, b := range c.B {
+				s := 0.0
+				for _, v := range a[oc*ohw : (oc+1)*ohw] {
+					s += v
+				}
+				bsum += s * b
+				bmag += math.Abs(s * b)
+			}
+			out.bias[r] += bsum
+			out.mag[r] += bmag
+		}
+	}
+	nnz := 0
+	for _, v := range in.a {
+		if v != 0 {
+			nnz++
+		}
+	}
+	if nnz*8 < len(in.a) {
+		for r := 0; r < in.n; r++ {
+			o.scatter(in.row(r), out.row(r))
+		}
+		return out
+	}
+	o.gemmBackward(in, out)
+	return out
+}
+
+// scatter adds the transposed convolution of one sparse row a into dst.
+func (o *convOp) scatter(a, dst []float64) {
+	c := o.c
 	ohw := c.OutH * c.OutW
 	ihw := c.InH * c.InW
 	kk := c.KH * c.KW
-	for r := 0; r < in.n; r++ {
-		a := in.row(r)
-		dst := out.row(r)
-		bsum, bmag := 0.0, 0.0
-		for oc := 0; oc < c.OutC; oc++ {
-			ach := a[oc*ohw : (oc+1)*ohw]
-			wo := c.W[oc*c.InC*kk : (oc+1)*c.InC*kk]
-			for oy := 0; oy < c.OutH; oy++ {
-				for ox := 0; ox < c.OutW; ox++ {
-					v := ach[oy*c.OutW+ox]
-					if v == 0 {
+	for oc := 0; oc < c.OutC; oc++ {
+		ach := a[oc*ohw : (oc+1)*ohw]
+		wo := c.W[oc*c.InC*kk : (oc+1)*c.InC*kk]
+		for p, v := range ach {
+			if v == 0 {
+				continue
+			}
+			oy, ox := p/c.OutW, p%c.OutW
+			y0 := oy*c.SH - c.PT
+			x0 := ox*c.SW - c.PL
+			for ic := 0; ic < c.InC; ic++ {
+				wk := wo[ic*kk : (ic+1)*kk]
+				dch := dst[ic*ihw : (ic+1)*ihw]
+				for ky := 0; ky < c.KH; ky++ {
+					iy := y0 + ky*c.DH
+					if iy < 0 || iy >= c.InH {
 						continue
 					}
-					if c.B != nil {
-						bsum += v * c.B[oc]
-						bmag += math.Abs(v * c.B[oc])
+					drow := dch[iy*c.InW:]
+					for kx, w := range wk[ky*c.KW : (ky+1)*c.KW] {
+						ix := x0 + kx*c.DW
+						if ix < 0 || ix >= c.InW {
+							continue
+						}
+						drow[ix] += v * w
 					}
-					y0 := oy*c.SH - c.PT
-					x0 := ox*c.SW - c.PL
-					for ic := 0; ic < c.InC; ic++ {
-						wk := wo[ic*kk : (ic+1)*kk]
-						dch := dst[ic*ihw : (ic+1)*ihw]
-						for ky := 0; ky < c.KH; ky++ {
-							iy := y0 + ky*c.DH
-							if iy < 0 || iy >= c.InH {
+				}
+			}
+		}
+	}
+}
+
+// gemmBackward computes out = convᵀ(in) for dense rows, in chunks that keep the
+// column buffer near 4M values.
+func (o *convOp) gemmBackward(in, out *rows) {
+	c := o.c
+	ohw := c.OutH * c.OutW
+	ckk := c.InC * c.KH * c.KW
+	chunk := max(1, (4<<20)/(ckk*ohw))
+	t := make([]float64, c.OutC*min(chunk, in.n)*ohw)
+	cols := make([]float64, ckk*min(chunk, in.n)*ohw)
+	for r0 := 0; r0 < in.n; r0 += chunk {
+		nr := min(chunk, in.n-r0)
+		w := nr * ohw
+		// t (OutC × nr·ohw): the chunk's coefficients, channel-major.
+		for r := 0; r < nr; r++ {
+			a := in.row(r0 + r)
+			for oc := 0; oc < c.OutC; oc++ {
+				copy(t[oc*w+r*ohw:oc*w+(r+1)*ohw], a[oc*ohw:(oc+1)*ohw])
+			}
+		}
+		// cols (ckk × nr·ohw) = Wᵀ · t, W being OutC × ckk.
+		blas64.Gemm(blas.Trans, blas.NoTrans, 1,
+			blas64.General{Rows: c.OutC, Cols: ckk, Stride: ckk, Data: c.W},
+			blas64.General{Rows: c.OutC, Cols: w, Stride: w, Data: t[:c.OutC*w]},
+			0, blas64.General{Rows: ckk, Cols: w, Stride: w, Data: cols[:ckk*w]})
+		o.col2im(cols[:ckk*w], nr, out, r0)
+	}
+}
+
+// col2im adds every column entry to the input position it came from.
+func (o *convOp) col2im(cols []float64, nr int, out *rows, r0 int) {
+	c := o.c
+	ohw := c.OutH * c.OutW
+	ihw := c.InH * c.InW
+	w := nr * ohw
+	for ic := 0; ic < c.InC; ic++ {
+		for ky := 0; ky < c.KH; ky++ {
+			for kx := 0; kx < c.KW; kx++ {
+				src := cols[((ic*c.KH+ky)*c.KW+kx)*w:]
+				for r := 0; r < nr; r++ {
+					dch := out.row(r0 + r)[ic*ihw : (ic+1)*ihw]
+					sr := src[r*ohw : (r+1)*ohw]
+					for oy := 0; oy < c.OutH; oy++ {
+						iy := oy*c.SH - c.PT + ky*c.DH
+						if iy < 0 || iy >= c.InH {
+							continue
+						}
+						drow := dch[iy*c.InW:]
+						srow := sr[oy*c.OutW : (oy+1)*c.OutW]
+						for ox, v := range srow {
+							ix := ox*c.SW - c.PL + kx*c.DW
+							if ix < 0 || ix >= c.InW {
 								continue
 							}
-							drow := dch[iy*c.InW:]
-							wrow := wk[ky*c.KW : (ky+1)*c.KW]
-							for kx, w := range wrow {
-								ix := x0 + kx*c.DW
-								if ix < 0 || ix >= c.InW {
-									continue
-								}
-								drow[ix] += v * w
-							}
+							drow[ix] += v
 						}
 					}
 				}
 			}
 		}
-		out.bias[r] = in.bias[r] + bsum
-		out.mag[r] = in.mag[r] + bmag
 	}
-	return out
 }
 
 // ---- Affine (elementwise) ----
@@ -208,7 +294,8 @@ func (o *affineOp) interval(lo, hi []float64) ([]float64, []float64) {
 			l += o.a.Shift[i]
 			h += o.a.Shift[i]
 		}
-		olo[i], ohi[i] = l, h
+		m := safety * math.Max(math.Abs(l), math.Abs(h))
+		olo[i], ohi[i] = l-m, h+m
 	}
 	return olo, ohi
 }

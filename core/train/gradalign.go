@@ -11,7 +11,8 @@ import (
 //
 //	R(θ) = λ·(1 − mean_i cos(g1_i, g2_i)),  g1 = ∇ₓℓ(x), g2 = ∇ₓℓ(x+η),
 //
-// the mean running over the samples whose two gradients are both non-zero. As in the
+// the mean running over the samples whose two gradients are both non-zero (the term is 0
+// when there are none; PyTorch's mean of nothing would be NaN). As in the
 // paper's code, g1 is a constant (detached) and only g2 is differentiated, and x+η is not
 // clipped to the input range.
 //
