@@ -19,7 +19,8 @@ type startNode struct {
 	// per iteration
 	tape             *tape
 	final            *rows
-	activeL, activeU []bool // whether this node's bound is the one in force
+	pfinal           *patchRows // final rows when they were patches
+	activeL, activeU []bool     // whether this node's bound is the one in force
 }
 
 func (e *engine) newStartNode(layer int, idx []int, n int, cols map[int][]int) *startNode {
@@ -116,9 +117,14 @@ func (st *alphaState) sweep(baseLo, baseHi [][]float64) []float64 {
 		intersect(e.boxLo[k], e.boxHi[k], baseLo[k], baseHi[k])
 		if s := st.byLayer[k]; s != nil {
 			s.tape = newTape()
-			r := identityRows(s.idx, len(e.boxLo[k]))
-			s.final = e.backward(k, r, s.alpha, s.tape)
-			lb := e.concretize(s.final)
+			var lb []float64
+			if e.patchable(k) {
+				s.pfinal = e.backwardPatch(k, identityPatches(s.idx, e.net.Shapes[k]), s.alpha, s.tape)
+				lb = e.concretizePatch(s.pfinal)
+			} else {
+				s.final = e.backward(k, identityRows(s.idx, len(e.boxLo[k])), s.alpha, s.tape)
+				lb = e.concretize(s.final)
+			}
 			n := len(s.idx)
 			s.activeL = make([]bool, n)
 			s.activeU = make([]bool, n)
@@ -153,7 +159,11 @@ func (st *alphaState) backprop() {
 		s := st.nodes[t]
 		s.zeroGrad()
 		if seed, any := e.boundSeeds(s, g); any {
-			e.adjoint(s.layer, s.final, seed, s.tape, s.alpha, s.grad, g)
+			if s.pfinal != nil {
+				e.adjointPatch(s.layer, s.pfinal, seed, s.tape, s.alpha, s.grad, g)
+			} else {
+				e.adjoint(s.layer, s.final, seed, s.tape, s.alpha, s.grad, g)
+			}
 		}
 	}
 }

@@ -264,3 +264,132 @@ func (e *engine) concretizePatch(p *patchRows) []float64 {
 	}
 	return lb
 }
+
+// patchAdjoint is the adjoint of patchBackward: a convolution forward pass restricted
+// to the window, the bias scaled by each row's seed.
+func (o *convOp) patchAdjoint(g *patchRows, seed []float64) *patchRows {
+	c := o.c
+	ph := (g.ph-1-(c.KH-1)*c.DH)/c.SH + 1
+	pw := (g.pw-1-(c.KW-1)*c.DW)/c.SW + 1
+	out := &patchRows{n: g.n, c: c.OutC, h: c.OutH, w: c.OutW, ph: ph, pw: pw,
+		y0: make([]int, g.n), x0: make([]int, g.n), a: make([]float64, g.n*c.OutC*ph*pw)}
+	kk := c.KH * c.KW
+	for r := 0; r < g.n; r++ {
+		out.y0[r] = (g.y0[r] + c.PT) / c.SH
+		out.x0[r] = (g.x0[r] + c.PL) / c.SW
+		src := g.row(r)
+		dst := out.row(r)
+		for oc := 0; oc < c.OutC; oc++ {
+			wo := c.W[oc*c.InC*kk : (oc+1)*c.InC*kk]
+			b := 0.0
+			if c.B != nil {
+				b = seed[r] * c.B[oc]
+			}
+			for py := 0; py < ph; py++ {
+				for px := 0; px < pw; px++ {
+					s := b
+					for ic := 0; ic < c.InC; ic++ {
+						wk := wo[ic*kk : (ic+1)*kk]
+						base := ic * g.ph * g.pw
+						for ky := 0; ky < c.KH; ky++ {
+							srow := src[base+(py*c.SH+ky*c.DH)*g.pw+px*c.SW:]
+							for kx, wv := range wk[ky*c.KW : (ky+1)*c.KW] {
+								s += wv * srow[kx*c.DW]
+							}
+						}
+					}
+					dst[(oc*ph+py)*pw+px] = s
+				}
+			}
+		}
+		out.clearOffMap(r)
+	}
+	return out
+}
+
+func (o *affineOp) patchAdjoint(g *patchRows, seed []float64) *patchRows {
+	out := g.clone()
+	for r := 0; r < g.n; r++ {
+		a := out.row(r)
+		out.each(r, func(k, i int) {
+			if o.a.Scale != nil {
+				a[k] *= o.a.Scale[i]
+			}
+			if o.a.Shift != nil {
+				a[k] += seed[r] * o.a.Shift[i]
+			}
+		})
+	}
+	return out
+}
+
+// adjointPatch is engine.adjoint for a start node whose rows were patches.
+func (e *engine) adjointPatch(start int, final *patchRows, seed []float64, tp *tape, al, gal map[int][]float64, g *grads) {
+	G := final.clone()
+	for r := 0; r < G.n; r++ {
+		s := seed[r]
+		a := final.row(r)
+		gr := G.row(r)
+		clear(gr)
+		if s == 0 {
+			continue
+		}
+		G.each(r, func(k, i int) {
+			if a[k] >= 0 {
+				gr[k] = s * (e.mid[i] - e.rad[i])
+			} else {
+				gr[k] = s * (e.mid[i] + e.rad[i])
+			}
+		})
+	}
+	for j := e.first; j < start; j++ {
+		switch o := e.ops[j].(type) {
+		case *convOp:
+			G = o.patchAdjoint(G, seed)
+		case *affineOp:
+			G = o.patchAdjoint(G, seed)
+		case reshapeOp:
+		case *actOp:
+			G = e.patchAdjointAct(j, tp.ppre[j], G, seed, al[j], gal[j], g)
+		}
+	}
+}
+
+func (e *engine) patchAdjointAct(j int, aout, G *patchRows, seed []float64, al, gal []float64, g *grads) *patchRows {
+	rx := e.relax[j]
+	nu := rx.acols
+	out := G.clone()
+	gdU, gbU := g.dU[j], g.bU[j]
+	for r := 0; r < G.n; r++ {
+		gin := G.row(r)
+		a := aout.row(r)
+		go_ := out.row(r)
+		clear(go_)
+		s := seed[r]
+		G.each(r, func(k, i int) {
+			gi, v := gin[k], a[k]
+			switch rx.state[i] {
+			case inactive:
+			case active:
+				go_[k] = gi
+			case linear:
+				go_[k] = gi*rx.op.slope[i] + s*rx.op.bias[i]
+			case unstable:
+				if v >= 0 {
+					c := rx.col[i]
+					if al != nil && c >= 0 {
+						go_[k] = gi * al[r*nu+int(c)]
+						gal[r*nu+int(c)] += gi * v
+					} else {
+						go_[k] = gi * rx.dL[i]
+					}
+				} else {
+					go_[k] = gi*rx.dU[i] + s*rx.bU[i]
+					gdU[i] += gi * v
+					gbU[i] += s * v
+				}
+			}
+		})
+	}
+	return out
+}
