@@ -31,9 +31,7 @@ func (o *denseOp) adjoint(g *rows, seed []float64) *rows {
 func (o *convOp) adjoint(g *rows, seed []float64) *rows {
 	c := o.c
 	out := newRows(g.n, c.OutSize())
-	nb := *c
-	nb.B = nil
-	nb.Forward(g.a, out.a, g.n)
+	o.gemmForward(g, out)
 	if c.B != nil {
 		hw := c.OutH * c.OutW
 		for r := 0; r < g.n; r++ {
@@ -47,6 +45,69 @@ func (o *convOp) adjoint(g *rows, seed []float64) *rows {
 		}
 	}
 	return out
+}
+
+// gemmForward is the convolution (no bias) of every row of g into out, as im2col and
+// one matrix product per chunk of rows.
+func (o *convOp) gemmForward(g, out *rows) {
+	c := o.c
+	ohw := c.OutH * c.OutW
+	ckk := c.InC * c.KH * c.KW
+	chunk := max(1, (4<<20)/(ckk*ohw))
+	cols := make([]float64, ckk*min(chunk, g.n)*ohw)
+	res := make([]float64, c.OutC*min(chunk, g.n)*ohw)
+	for r0 := 0; r0 < g.n; r0 += chunk {
+		nr := min(chunk, g.n-r0)
+		w := nr * ohw
+		o.im2col(g, r0, nr, cols[:ckk*w])
+		blas64.Gemm(blas.NoTrans, blas.NoTrans, 1,
+			blas64.General{Rows: c.OutC, Cols: ckk, Stride: ckk, Data: c.W},
+			blas64.General{Rows: ckk, Cols: w, Stride: w, Data: cols[:ckk*w]},
+			0, blas64.General{Rows: c.OutC, Cols: w, Stride: w, Data: res[:c.OutC*w]})
+		for r := 0; r < nr; r++ {
+			dst := out.row(r0 + r)
+			for oc := 0; oc < c.OutC; oc++ {
+				copy(dst[oc*ohw:(oc+1)*ohw], res[oc*w+r*ohw:oc*w+(r+1)*ohw])
+			}
+		}
+	}
+}
+
+// im2col lays the receptive fields of rows r0…r0+nr−1 out as columns: cols has one
+// row per (input channel, ky, kx) and one column per (row, output position).
+func (o *convOp) im2col(g *rows, r0, nr int, cols []float64) {
+	c := o.c
+	ohw := c.OutH * c.OutW
+	ihw := c.InH * c.InW
+	w := nr * ohw
+	for ic := 0; ic < c.InC; ic++ {
+		for ky := 0; ky < c.KH; ky++ {
+			for kx := 0; kx < c.KW; kx++ {
+				dst := cols[((ic*c.KH+ky)*c.KW+kx)*w:]
+				for r := 0; r < nr; r++ {
+					src := g.row(r0 + r)[ic*ihw : (ic+1)*ihw]
+					dr := dst[r*ohw : (r+1)*ohw]
+					for oy := 0; oy < c.OutH; oy++ {
+						iy := oy*c.SH - c.PT + ky*c.DH
+						drow := dr[oy*c.OutW : (oy+1)*c.OutW]
+						if iy < 0 || iy >= c.InH {
+							clear(drow)
+							continue
+						}
+						srow := src[iy*c.InW : (iy+1)*c.InW]
+						for ox := range drow {
+							ix := ox*c.SW - c.PL + kx*c.DW
+							if ix < 0 || ix >= c.InW {
+								drow[ox] = 0
+							} else {
+								drow[ox] = srow[ix]
+							}
+						}
+					}
+				}
+			}
+		}
+	}
 }
 
 func (o *affineOp) adjoint(g *rows, seed []float64) *rows {
