@@ -27,6 +27,7 @@ func runBounds(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	iters := fs.Int("iterations", 20, "alpha-CROWN iterations")
 	lr := fs.Float64("lr", 0.1, "alpha-CROWN learning rate")
 	jobs := fs.Int("jobs", 0, "samples bounded in parallel (0: all cores)")
+	maxMem := fs.Float64("max-memory", float64(defaultMaxMemory())/1e9, "refuse a model whose bound computation needs more than this many `GB` (estimated, per concurrent sample)")
 	asJSON := fs.Bool("json", false, "print JSON")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -54,7 +55,7 @@ func runBounds(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	opts := certify.Options{Eps: *eps, Logits: *logits, Jobs: *jobs,
-		Bound: crown.Options{Method: m, Iterations: *iters, LR: *lr}}
+		Bound: crown.Options{Method: m, Iterations: *iters, LR: *lr, MaxMemory: int64(*maxMem * 1e9)}}
 	rep, err := certify.Run(ctx, net, modelName(*model), X, labels, idx, opts, progressLine(stderr, "bounds"))
 	if err != nil {
 		return err

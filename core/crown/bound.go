@@ -40,6 +40,10 @@ type Options struct {
 	Iterations int
 	LR         float64
 	LRDecay    float64
+	// MaxMemory, when positive, makes Bound refuse (with an error wrapping
+	// ErrTooLarge) a computation whose EstimateMemory exceeds it, instead of running
+	// out of memory.
+	MaxMemory int64
 }
 
 // Result holds the bounds of C·f(x) over the box.
@@ -74,6 +78,9 @@ func Bound(ctx context.Context, net *nn.Network, lo, hi, C []float64, opts Optio
 		if math.IsNaN(c) || math.IsInf(c, 0) {
 			return nil, fmt.Errorf("crown: specification value %d is %v", i, c)
 		}
+	}
+	if err := checkMemory(net, opts, len(C)/m); err != nil {
+		return nil, err
 	}
 	e, err := newEngine(net, lo, hi)
 	if err != nil {
