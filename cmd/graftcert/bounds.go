@@ -26,6 +26,7 @@ func runBounds(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	logits := fs.Bool("logits", false, "also bound the logits (logit_lb, logit_ub)")
 	iters := fs.Int("iterations", 20, "alpha-CROWN iterations")
 	lr := fs.Float64("lr", 0.1, "alpha-CROWN learning rate")
+	earlyStop := fs.Bool("early-stop", true, "stop alpha-CROWN once every margin bound of a sample is positive")
 	jobs := fs.Int("jobs", 0, "samples bounded in parallel (0: all cores)")
 	maxMem := fs.Float64("max-memory", float64(defaultMaxMemory())/1e9, "refuse a model whose bound computation needs more than this many `GB` (estimated, per concurrent sample)")
 	asJSON := fs.Bool("json", false, "print JSON")
@@ -55,7 +56,7 @@ func runBounds(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return err
 	}
 	opts := certify.Options{Eps: *eps, Logits: *logits, Jobs: *jobs,
-		Bound: crown.Options{Method: m, Iterations: *iters, LR: *lr, MaxMemory: int64(*maxMem * 1e9)}}
+		Bound: crown.Options{Method: m, Iterations: *iters, LR: *lr, MaxMemory: int64(*maxMem * 1e9), StopWhenPositive: *earlyStop}}
 	rep, err := certify.Run(ctx, net, modelName(*model), X, labels, idx, opts, progressLine(stderr, "bounds"))
 	if err != nil {
 		return err

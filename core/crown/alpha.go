@@ -220,6 +220,9 @@ func (e *engine) alphaBound(ctx context.Context, C []float64, opts Options) (*Re
 			bestLoss = loss
 			bestAlpha = st.snapshot()
 		}
+		if opts.StopWhenPositive && allPositive(best[:len(C)/m]) {
+			return e.finish(best, len(C)/m, opts.Upper), nil
+		}
 		if it == iters-1 {
 			break
 		}
@@ -236,13 +239,27 @@ func (e *engine) alphaBound(ctx context.Context, C []float64, opts Options) (*Re
 	for i, v := range st.run(tightLo, tightHi) {
 		best[i] = math.Max(best[i], v)
 	}
-	// Relaxations from the final (tightest) boxes give the reported unstable counts.
+	return e.finish(best, len(C)/m, opts.Upper), nil
+}
+
+// finish rebuilds the relaxations from the final boxes (they give the reported
+// unstable counts) and returns the result.
+func (e *engine) finish(best []float64, nspec int, upper bool) *Result {
 	for k, o := range e.ops {
 		if act, ok := o.(*actOp); ok {
 			e.relax[k] = newRelaxation(act, e.boxLo[k], e.boxHi[k])
 		}
 	}
-	return e.result(best, len(C)/m, opts.Upper), nil
+	return e.result(best, nspec, upper)
+}
+
+func allPositive(v []float64) bool {
+	for _, x := range v {
+		if !(x > 0) {
+			return false
+		}
+	}
+	return true
 }
 
 // run resets the boxes and sweeps with the given base boxes.

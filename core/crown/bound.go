@@ -40,6 +40,9 @@ type Options struct {
 	Iterations int
 	LR         float64
 	LRDecay    float64
+	// StopWhenPositive ends α-CROWN as soon as every lower bound is positive (the
+	// property is verified; further iterations would only widen the margin).
+	StopWhenPositive bool
 	// MaxMemory, when positive, makes Bound refuse (with an error wrapping
 	// ErrTooLarge) a computation whose EstimateMemory exceeds it, instead of running
 	// out of memory.

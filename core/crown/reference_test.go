@@ -169,3 +169,16 @@ func sumOf(v []float64) float64 {
 	}
 	return s
 }
+
+// TestAlphaStopWhenPositive: a sample CROWN already verifies stops α-CROWN after its
+// first pass, which equals CROWN (the reference values), still verified.
+func TestAlphaStopWhenPositive(t *testing.T) {
+	m := loadRef(t, "mnist_6_100")
+	s := m.ref.Samples[0]
+	lo, hi := box(m.X.Sample(s.Index), m.ref.Eps)
+	r, err := Bound(context.Background(), m.net, lo, hi, marginSpec(s.Label, 10), Options{Method: AlphaCROWN, StopWhenPositive: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkVec(t, "early-stopped α-CROWN", r.Lower, s.CROWNMarginLB)
+}
