@@ -250,7 +250,7 @@ func medianTime(ctx context.Context, net *nn.Network, X *data.Array, labels []in
 			return 0, err
 		}
 		start := time.Now()
-		if _, err := crown.Bound(ctx, net, lo, hi, C, crown.Options{Method: m}); err != nil {
+		if _, err := crown.Bound(ctx, net, lo, hi, C, crown.Options{Method: m, Threads: runtime.GOMAXPROCS(0)}); err != nil {
 			return 0, err
 		}
 		ts = append(ts, time.Since(start).Seconds())

@@ -120,6 +120,10 @@ func Run(ctx context.Context, net *nn.Network, model string, X []float64, labels
 		jobs = runtime.GOMAXPROCS(0)
 	}
 	jobs = min(jobs, max(1, len(idx)))
+	if opts.Bound.Threads <= 0 {
+		// Cores not used by concurrent samples go to each sample's own passes.
+		opts.Bound.Threads = max(1, runtime.GOMAXPROCS(0)/jobs)
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	var (

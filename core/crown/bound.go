@@ -40,6 +40,9 @@ type Options struct {
 	Iterations int
 	LR         float64
 	LRDecay    float64
+	// Threads is how many goroutines one CROWN computation may use (its intermediate
+	// start nodes' rows are split between them); ≤ 1 means one.
+	Threads int
 	// StopWhenPositive ends α-CROWN as soon as every lower bound is positive (the
 	// property is verified; further iterations would only widen the margin).
 	StopWhenPositive bool
@@ -89,6 +92,7 @@ func Bound(ctx context.Context, net *nn.Network, lo, hi, C []float64, opts Optio
 	if err != nil {
 		return nil, err
 	}
+	e.threads = max(1, opts.Threads)
 	switch opts.Method {
 	case IBP:
 		return e.ibpBound(C, opts.Upper), nil

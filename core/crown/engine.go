@@ -225,7 +225,7 @@ func (e *engine) crownIntermediate(ctx context.Context) error {
 		if !e.exactByIBP(k) {
 			idx := e.candidates(k)
 			if len(idx) > 0 {
-				lb := e.intermediate(k, idx, nil, nil)
+				lb := e.parallelIntermediate(k, idx)
 				e.tighten(k, idx, lb)
 			}
 		}

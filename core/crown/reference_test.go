@@ -182,3 +182,24 @@ func TestAlphaStopWhenPositive(t *testing.T) {
 	}
 	checkVec(t, "early-stopped α-CROWN", r.Lower, s.CROWNMarginLB)
 }
+
+// TestThreadsIdentical: splitting a start node's rows over goroutines changes nothing.
+func TestThreadsIdentical(t *testing.T) {
+	for _, name := range []string{"mnist_9_100", "cifar_cnn_a_adv", "oval_cifar_deep"} {
+		m := loadRef(t, name)
+		s := m.ref.Samples[1]
+		lo, hi := box(m.X.Sample(s.Index), m.ref.Eps)
+		C := marginSpec(s.Label, 10)
+		one, err := Bound(context.Background(), m.net, lo, hi, C, Options{Method: CROWN})
+		if err != nil {
+			t.Fatal(err)
+		}
+		four, err := Bound(context.Background(), m.net, lo, hi, C, Options{Method: CROWN, Threads: 4})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fmt.Sprint(one.Lower, one.Unstable) != fmt.Sprint(four.Lower, four.Unstable) {
+			t.Errorf("%s: 1 thread %v %v, 4 threads %v %v", name, one.Lower, one.Unstable, four.Lower, four.Unstable)
+		}
+	}
+}
