@@ -233,11 +233,33 @@ func (e *engine) alphaBound(ctx context.Context, C []float64, opts Options) (*Re
 			s.adam(rate, it+1)
 		}
 	}
-	// Refinement: the tightest boxes seen, under the best α.
+	// Refinement, our addition: from the best α, a few more steps in which every
+	// intermediate box is intersected with the tightest seen so far (and IBP). The
+	// gradients then hold those intersected bounds constant.
 	st.restore(bestAlpha)
 	e.keepTighter = true
-	for i, v := range st.run(tightLo, tightHi) {
-		best[i] = math.Max(best[i], v)
+	refine := 1 + iters/5
+	for r := 0; r < refine; r++ {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		for i, v := range st.run(tightLo, tightHi) {
+			best[i] = math.Max(best[i], v)
+		}
+		for k, rx := range e.relax {
+			if rx != nil {
+				intersect(tightLo[k], tightHi[k], e.boxLo[k], e.boxHi[k])
+			}
+		}
+		if r == refine-1 {
+			break
+		}
+		st.backprop()
+		rate := lr * math.Pow(decay, float64(iters+r))
+		st.out.adam(rate, iters+r)
+		for _, s := range st.nodes {
+			s.adam(rate, iters+r)
+		}
 	}
 	return e.finish(best, len(C)/m, opts.Upper), nil
 }
