@@ -30,6 +30,9 @@ func runBounds(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	jobs := fs.Int("jobs", 0, "samples bounded in parallel (0: all cores)")
 	maxMem := fs.Float64("max-memory", float64(defaultMaxMemory())/1e9, "refuse a model whose bound computation needs more than this many `GB` (estimated, per concurrent sample)")
 	asJSON := fs.Bool("json", false, "print JSON")
+	shard := shardFlag(fs)
+	remote := remoteFlags(fs)
+	outPath := fs.String("out", "", "write the output to `file` (written whole, then renamed into place) instead of stdout")
 	if err := parse(fs, args); err != nil {
 		return err
 	}
@@ -55,13 +58,24 @@ func runBounds(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	idx = shardItems(*shard, idx)
 	opts := certify.Options{Eps: *eps, Logits: *logits, Jobs: *jobs,
 		Bound: crown.Options{Method: m, Iterations: *iters, LR: *lr, MaxMemory: int64(*maxMem * 1e9), StopWhenPositive: *earlyStop}}
-	rep, err := certify.Run(ctx, net, modelName(*model), X, labels, idx, opts, progressLine(stderr, "bounds"))
+	var rep *certify.Report
+	if remote.URL != "" {
+		rep, err = remote.bounds(ctx, *model, net.InSize(), X, labels, idx, opts, progressLine(stderr, "bounds"))
+	} else {
+		rep, err = certify.Run(ctx, net, modelName(*model), X, labels, idx, opts, progressLine(stderr, "bounds"))
+	}
 	if err != nil {
 		return err
 	}
-	if *asJSON {
+	return outputTo(*outPath, stdout, func(stdout io.Writer) error { return printBounds(stdout, rep, *asJSON) })
+}
+
+// printBounds writes a bounds report as JSON or as the readable table.
+func printBounds(stdout io.Writer, rep *certify.Report, asJSON bool) error {
+	if asJSON {
 		return writeJSON(stdout, rep)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 4, 2, ' ', 0)
@@ -76,9 +90,9 @@ func runBounds(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		fmt.Fprintf(tw, "%d\t%d\t%d\t%.4f\t%v\t%v\t%.1f\n", s.Index, s.Label, s.Pred, minLB, s.Unstable, s.Verified, s.Seconds*1000)
 	}
 	tw.Flush()
-	fmt.Fprintf(stdout, "%s, %s, eps %g: verified %d / %d (%.1f%%) in %.2f s\n", rep.Model, rep.Method, rep.Eps,
+	_, err := fmt.Fprintf(stdout, "%s, %s, eps %g: verified %d / %d (%.1f%%) in %.2f s\n", rep.Model, rep.Method, rep.Eps,
 		rep.Verified, rep.Total, 100*float64(rep.Verified)/float64(max(1, rep.Total)), rep.Seconds)
-	return nil
+	return err
 }
 
 // progressLine reports progress on stderr, overwriting one line, for runs long enough

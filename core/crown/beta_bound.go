@@ -175,15 +175,17 @@ func layout(items []*bitem) int {
 	return n
 }
 
-// backward carries the stacked spec rows of items from the output to the input.
-// When tape is not nil, tape[p] receives the rows entering activation position p.
+// backward carries the stacked spec rows of items from the output down to the input
+// of layer e.first (the layers below it are elementwise affine maps, which concretize
+// accounts for). When tape is not nil, tape[p] receives the rows entering activation
+// position p.
 func (s *SplitSolver) backward(e *engine, items []*bitem, tape []*rows) *rows {
 	n := layout(items)
 	r := newRows(n, s.net.OutSize())
 	for _, it := range items {
 		it.d.Rows.rowsInto(r, it.off)
 	}
-	for j := len(e.ops) - 1; j >= 0; j-- {
+	for j := len(e.ops) - 1; j >= e.first; j-- {
 		switch o := e.ops[j].(type) {
 		case *actOp:
 			p := s.pos[j]
@@ -260,9 +262,9 @@ func (s *SplitSolver) adjoint(e *engine, items []*bitem, final *rows, tape []*ro
 		gr := G.row(r)
 		for i, v := range final.row(r) {
 			if v >= 0 {
-				gr[i] = e.lo[i]
+				gr[i] = e.mid[i] - e.rad[i]
 			} else {
-				gr[i] = e.hi[i]
+				gr[i] = e.mid[i] + e.rad[i]
 			}
 		}
 	}
@@ -271,7 +273,7 @@ func (s *SplitSolver) adjoint(e *engine, items []*bitem, final *rows, tape []*ro
 		seed[i] = 1
 	}
 	last := s.acts[len(s.acts)-1]
-	for j := 0; j <= last; j++ {
+	for j := e.first; j <= last; j++ {
 		switch o := e.ops[j].(type) {
 		case *actOp:
 			p := s.pos[j]
@@ -482,25 +484,40 @@ func (s *SplitSolver) boundChunk(ctx context.Context, doms []*Domain, cands [][]
 	tape := make([]*rows, len(s.acts))
 	final := s.backward(e, open, tape)
 	lb := e.concretize(final)
+	inRows := e.toInput(final.clone())
 	for t, it := range open {
 		d := it.d
 		pts := make([][]float64, 0, it.n)
 		for q := 0; q < it.n; q++ {
 			d.Lower[q] = math.Max(d.Lower[q], lb[it.off+q])
-			a := final.row(it.off + q)
-			x := make([]float64, len(a))
-			for i, v := range a {
-				if v >= 0 {
-					x[i] = e.lo[i]
-				} else {
-					x[i] = e.hi[i]
-				}
-			}
-			pts = append(pts, x)
+			pts = append(pts, corner(inRows.row(it.off+q), e.lo, e.hi))
 		}
 		cands[openIdx[t]] = pts
 	}
 	return s.decide(ctx, e, open, tape, o)
+}
+
+// toInput carries rows over the input of layer e.first down to the network input.
+func (e *engine) toInput(r *rows) *rows {
+	for j := e.first - 1; j >= 0; j-- {
+		if o, ok := e.ops[j].(linearOp); ok {
+			r = o.backward(r)
+		}
+	}
+	return r
+}
+
+// corner returns the point of [lo, hi] that minimises a·x.
+func corner(a, lo, hi []float64) []float64 {
+	x := make([]float64, len(a))
+	for i, v := range a {
+		if v >= 0 {
+			x[i] = lo[i]
+		} else {
+			x[i] = hi[i]
+		}
+	}
+	return x
 }
 
 // candidate is a neuron shortlisted for branching.

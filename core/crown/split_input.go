@@ -3,6 +3,8 @@ package crown
 import (
 	"context"
 	"fmt"
+	"math"
+	"sync"
 
 	"github.com/graftcert/graftcert/core/nn"
 )
@@ -10,29 +12,66 @@ import (
 // BoxBounder computes CROWN bounds of a row set over many input boxes of one network,
 // as input-splitting branch and bound needs: each box's intermediate bounds are
 // intersected with those of the box it was split from, which stay sound on any
-// sub-box. A BoxBounder is not safe for concurrent use; make one per goroutine.
+// sub-box. It is safe for concurrent use.
 type BoxBounder struct {
-	net *nn.Network
-	e   *engine
+	net  *nn.Network
+	pool sync.Pool // engines whose operators are reused box after box
 }
 
-// NewBoxBounder prepares the bound operators of net.
+// NewBoxBounder checks that every layer of net has a bound operator.
 func NewBoxBounder(net *nn.Network) (*BoxBounder, error) {
 	n := net.InSize()
 	e, err := newEngine(net, make([]float64, n), make([]float64, n))
 	if err != nil {
 		return nil, err
 	}
-	return &BoxBounder{net: net, e: e}, nil
+	b := &BoxBounder{net: net}
+	b.pool.Put(e)
+	return b, nil
+}
+
+// engineFor returns an engine for the box [lo, hi] that reuses a pooled engine's
+// operators, set up as newEngine would.
+func (b *BoxBounder) engineFor(lo, hi []float64) (*engine, error) {
+	base, _ := b.pool.Get().(*engine)
+	if base == nil {
+		return newEngine(b.net, lo, hi)
+	}
+	if len(lo) != len(base.lo) || len(hi) != len(base.lo) {
+		return nil, fmt.Errorf("crown: input box has %d/%d values, network input %v has %d", len(lo), len(hi), b.net.Input, len(base.lo))
+	}
+	for i := range lo {
+		if math.IsNaN(lo[i]) || math.IsNaN(hi[i]) || lo[i] > hi[i] {
+			return nil, fmt.Errorf("crown: input box element %d is [%v, %v]", i, lo[i], hi[i])
+		}
+	}
+	e := &engine{net: b.net, ops: base.ops, lo: lo, hi: hi, relax: make([]*relaxation, len(base.ops)),
+		boxLo: make([][]float64, len(base.ops)+1), boxHi: make([][]float64, len(base.ops)+1),
+		first: base.first, threads: 1}
+	e.boxLo[0], e.boxHi[0] = lo, hi
+	e.ibpFrom(0, e.first)
+	flo, fhi := e.boxLo[e.first], e.boxHi[e.first]
+	e.mid, e.rad, e.mx = make([]float64, len(flo)), make([]float64, len(flo)), make([]float64, len(flo))
+	for i := range flo {
+		e.mid[i] = (flo[i] + fhi[i]) / 2
+		e.rad[i] = (fhi[i] - flo[i]) / 2
+		e.mx[i] = math.Max(math.Abs(flo[i]), math.Abs(fhi[i]))
+	}
+	return e, nil
+}
+
+func (b *BoxBounder) release(e *engine) {
+	e.relax, e.boxLo, e.boxHi = nil, nil, nil
+	b.pool.Put(e)
 }
 
 // BoxBound is the result of bounding a row set over one box.
 type BoxBound struct {
 	// Lower holds, per row r, a sound lower bound of C_r·f(x) − D_r over the box.
 	Lower []float64
-	// A and Bias give, per row, the linear function A_r·x + Bias_r over the input that
-	// CROWN's lower bound concretises (before the rounding margin): branching scores and
-	// counterexample candidates come from it.
+	// A and Bias give, per row, a linear function A_r·x + Bias_r over the network input
+	// whose minimum over the box is CROWN's lower bound (before the rounding margin):
+	// branching scores and counterexample candidates come from it.
 	A    []float64
 	Bias []float64
 	// preLo/preHi are the bounds of every activation layer's input, in order.
@@ -42,27 +81,29 @@ type BoxBound struct {
 // Bound bounds rows over [lo, hi]. parent, when not nil, is the bound of a box that
 // contains [lo, hi]; its intermediate bounds tighten this one's.
 func (b *BoxBounder) Bound(ctx context.Context, lo, hi []float64, rs *RowSet, parent *BoxBound) (*BoxBound, error) {
+	return b.bound(ctx, lo, hi, rs, parent, false)
+}
+
+// Quick is Bound without CROWN passes for the intermediate layers: their bounds are
+// interval bounds intersected with the parent's, and only the rows themselves are
+// propagated backwards. It is far cheaper and looser, for ranking candidate splits.
+func (b *BoxBounder) Quick(ctx context.Context, lo, hi []float64, rs *RowSet, parent *BoxBound) (*BoxBound, error) {
+	return b.bound(ctx, lo, hi, rs, parent, true)
+}
+
+func (b *BoxBounder) bound(ctx context.Context, lo, hi []float64, rs *RowSet, parent *BoxBound, quick bool) (*BoxBound, error) {
 	if ctx == nil {
 		ctx = context.Background()
-	}
-	e := b.e
-	n := b.net.InSize()
-	if len(lo) != n || len(hi) != n {
-		return nil, fmt.Errorf("crown: box has %d/%d values, network input has %d", len(lo), len(hi), n)
-	}
-	for i := range lo {
-		if !(lo[i] <= hi[i]) {
-			return nil, fmt.Errorf("crown: input box element %d is [%v, %v]", i, lo[i], hi[i])
-		}
 	}
 	if rs.M != b.net.OutSize() {
 		return nil, fmt.Errorf("crown: rows have %d outputs, network has %d", rs.M, b.net.OutSize())
 	}
-	e.lo, e.hi = lo, hi
+	e, err := b.engineFor(lo, hi)
+	if err != nil {
+		return nil, err
+	}
+	defer b.release(e)
 	e.keepTighter = true
-	e.boxLo = make([][]float64, len(e.ops)+1)
-	e.boxHi = make([][]float64, len(e.ops)+1)
-	e.boxLo[0], e.boxHi[0] = lo, hi
 	out := &BoxBound{}
 	last, a := 0, 0
 	for k, o := range e.ops {
@@ -73,11 +114,13 @@ func (b *BoxBounder) Bound(ctx context.Context, lo, hi []float64, rs *RowSet, pa
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		e.ibpFrom(last, k)
+		if k > last {
+			e.ibpFrom(max(last, e.first), k)
+		}
 		if parent != nil && a < len(parent.preLo) {
 			intersect(e.boxLo[k], e.boxHi[k], parent.preLo[a], parent.preHi[a])
 		}
-		if !e.exactByIBP(k) {
+		if !quick && !e.exactByIBP(k) {
 			if idx := e.candidates(k); len(idx) > 0 {
 				e.tighten(k, idx, e.intermediate(k, idx, nil, nil))
 			}
@@ -92,7 +135,17 @@ func (b *BoxBounder) Bound(ctx context.Context, lo, hi []float64, rs *RowSet, pa
 	rs.rowsInto(r, 0)
 	r = e.backward(len(e.ops), r, nil, nil)
 	out.Lower = e.concretize(r)
+	r = e.toInput(r)
 	out.A = r.a
 	out.Bias = r.bias
 	return out, nil
+}
+
+// Bytes estimates the memory the bound holds.
+func (b *BoxBound) Bytes() int {
+	n := 8 * (len(b.Lower) + len(b.A) + len(b.Bias))
+	for i := range b.preLo {
+		n += 8 * (len(b.preLo[i]) + len(b.preHi[i]))
+	}
+	return n
 }

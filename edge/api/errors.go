@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"strconv"
 )
 
 // Error is the JSON body of every non-2xx answer: {"error": "...", "code": "..."}.
@@ -21,14 +20,14 @@ type Error struct {
 
 // Error codes.
 const (
-	CodeBadRequest       = "bad_request"       // 400: malformed body, field or file
-	CodeNotFound         = "not_found"         // 404
+	CodeBadRequest       = "bad_request"        // 400: malformed body, field or file
+	CodeNotFound         = "not_found"          // 404
 	CodeMethodNotAllowed = "method_not_allowed" // 405
-	CodeTooLarge         = "too_large"         // 413: body or part over its byte limit
-	CodeUnsupportedMedia = "unsupported_media" // 415: not multipart/form-data
-	CodeOverBudget       = "over_budget"       // 422: the work would exceed the budget
-	CodeNotImplemented   = "not_implemented"   // 501
-	CodeInternal         = "internal"          // 500
+	CodeTooLarge         = "too_large"          // 413: body or part over its byte limit
+	CodeUnsupportedMedia = "unsupported_media"  // 415: not multipart/form-data
+	CodeOverBudget       = "over_budget"        // 422: the work would exceed the budget
+	CodeNotImplemented   = "not_implemented"    // 501
+	CodeInternal         = "internal"           // 500
 )
 
 func (e *Error) Error() string { return e.Message }
@@ -41,8 +40,13 @@ func badRequest(format string, args ...any) *Error {
 	return errorf(http.StatusBadRequest, CodeBadRequest, format, args...)
 }
 
-// writeJSON answers v as indented JSON, exactly as the CLI prints it, with a
-// Content-Length so the Workers runtime can send a fixed-length body.
+// writeJSON answers v as indented JSON, exactly as the CLI prints it.
+//
+// It sets no Content-Length on purpose. With one, syumai/workers v0.27.0 copies the
+// body into a FixedLengthStream from a goroutine whose end closes the response, which
+// ends the Go program; under Go 1.26 that can happen before the response promise is
+// resolved, and the request fails. Without it the body is a pull-based stream that
+// the runtime drains after it has the response.
 func writeJSON(w http.ResponseWriter, status int, v any) {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
@@ -54,7 +58,6 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	}
 	h := w.Header()
 	h.Set("Content-Type", "application/json; charset=utf-8")
-	h.Set("Content-Length", strconv.Itoa(buf.Len()))
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)

@@ -155,6 +155,15 @@ func truncate(s string, n int) string {
 	return s[:n] + "…"
 }
 
+// bytes is the size of the parts held in memory.
+func (f *form) bytes() int64 {
+	var n int64
+	for _, b := range f.files {
+		n += int64(len(b))
+	}
+	return n
+}
+
 // str returns field name or def when absent.
 func (f *form) str(name, def string) string {
 	if v, ok := f.fields[name]; ok && v != "" {
@@ -214,4 +223,3 @@ func modelName(fileName string) string {
 	}
 	return base
 }
-

@@ -40,7 +40,7 @@ func New() *Handler { return &Handler{} }
 
 // Features lists the request types this build answers; the page greys out the rest.
 func Features() []string {
-	return []string{TypeLoad, TypeData, TypeBounds, TypeEval, TypeGraft}
+	return []string{TypeLoad, TypeData, TypeBounds, TypeEval, TypeGraft, TypeVerify}
 }
 
 // requestError is an error with a code for the page.
@@ -93,7 +93,7 @@ func (h *Handler) Handle(ctx context.Context, req Request, bufs map[string][]byt
 	case TypeGraft:
 		err = h.graft(ctx, req, bufs, emit)
 	case TypeVerify:
-		err = &requestError{code: "unsupported", msg: "complete verification (branch and bound) is not in this build yet: use bounds with alpha-crown, or the native CLI"}
+		err = h.verify(ctx, req, emit)
 	default:
 		err = badRequest("unknown request type %q", req.Type)
 	}
@@ -280,8 +280,9 @@ func (h *Handler) sample(i int) ([]float64, int) {
 }
 
 // BoundOptions maps a request to the options `graftcert bounds` uses for the same
-// flags, so that the browser's numbers are the CLI's.
-func BoundOptions(req Request) (certify.Options, error) {
+// flags (its defaults: 20 iterations, lr 0.1, early stop), so that the browser's
+// numbers are the CLI's. limit becomes crown's MaxMemory.
+func BoundOptions(req Request, limit int64) (certify.Options, error) {
 	method := req.Method
 	if method == "" {
 		method = "crown"
@@ -304,15 +305,15 @@ func BoundOptions(req Request) (certify.Options, error) {
 		return certify.Options{}, badRequest("iterations %d and lr %v must be positive", it, lr)
 	}
 	return certify.Options{Eps: req.Eps, Logits: req.Logits, Jobs: 1,
-		Bound: crown.Options{Method: m, Iterations: it, LR: lr}}, nil
+		Bound: crown.Options{Method: m, Iterations: it, LR: lr, StopWhenPositive: !req.NoEarlyStop, MaxMemory: limit}}, nil
 }
 
 func (h *Handler) bounds(ctx context.Context, req Request, emit Emit) error {
-	opts, err := BoundOptions(req)
-	if err != nil {
+	if err := h.ready(req.Indices); err != nil {
 		return err
 	}
-	if err := h.ready(req.Indices); err != nil {
+	opts, err := BoundOptions(req, h.limit)
+	if err != nil {
 		return err
 	}
 	if opts.Bound.Method == crown.AlphaCROWN && h.summary.AlphaBytes > h.limit {
@@ -322,6 +323,10 @@ func (h *Handler) bounds(ctx context.Context, req Request, emit Emit) error {
 	for k, i := range req.Indices {
 		x, l := h.sample(i)
 		r, err := certify.Sample(ctx, h.net, x, l, i, opts)
+		if errors.Is(err, crown.ErrTooLarge) {
+			return &requestError{code: "too_big", msg: fmt.Sprintf("%s: %v. Use the native CLI.", h.summary.Name, err),
+				estimated: EstimateMemory(h.net, 0, opts.Bound.Method), lim: h.limit}
+		}
 		if err != nil {
 			return err
 		}

@@ -52,6 +52,9 @@ type Request struct {
 	Iterations int     `json:"iterations,omitempty"`
 	LR         float64 `json:"lr,omitempty"`
 	Logits     bool    `json:"logits,omitempty"`
+	// NoEarlyStop runs every α-CROWN iteration even once all margins are proven
+	// (the CLI's --early-stop=false).
+	NoEarlyStop bool `json:"noEarlyStop,omitempty"`
 
 	// graft (training samples in buffers "trainX" and "trainY", .npy)
 	Ratio       float64 `json:"ratio,omitempty"`
@@ -64,6 +67,13 @@ type Request struct {
 	BatchSize   int     `json:"batchSize,omitempty"`
 	Seed        uint64  `json:"seed,omitempty"`
 	NoGradAlign bool    `json:"noGradAlign,omitempty"`
+
+	// verify: one sample (Indices[0]) at Eps; Rows restricts the proof to some margin
+	// rows (row r is label − class r, or r+1 past the label), so that several workers
+	// can share one hard sample; none means all rows.
+	Timeout    float64 `json:"timeout,omitempty"` // seconds; 0 means 60
+	Rows       []int   `json:"rows,omitempty"`
+	MaxDomains int     `json:"maxDomains,omitempty"`
 }
 
 // Response is one message to the page. Only the fields of its type are set.
@@ -92,6 +102,7 @@ type Response struct {
 	Sample *certify.SampleReport `json:"sample,omitempty"`
 	Stage  string                `json:"stage,omitempty"` // graft: "score", "train"
 	Epoch  *EpochReport          `json:"epoch,omitempty"`
+	BaB    *BaBProgress          `json:"bab,omitempty"`
 
 	// result
 	Summary *Summary               `json:"summary,omitempty"` // load, graft
@@ -99,6 +110,28 @@ type Response struct {
 	Samples []certify.SampleReport `json:"samples,omitempty"` // bounds
 	Eval    *certify.EvalReport    `json:"eval,omitempty"`    // eval
 	Graft   *GraftReport           `json:"graft,omitempty"`   // graft; the ONNX bytes travel as the buffer "model"
+	Verify  *VerifyReport          `json:"verify,omitempty"`  // verify
+}
+
+// BaBProgress is the state of a branch and bound run.
+type BaBProgress struct {
+	Domains int     `json:"domains"` // open subdomains
+	Bounded int     `json:"bounded"` // subdomains bounded so far
+	Lower   float64 `json:"lower"`   // smallest bound over the open subdomains
+	Seconds float64 `json:"seconds"`
+}
+
+// VerifyReport is the verdict on one sample: its JSON is a sample of `graftcert
+// verify --data --json` plus the rows it covers and the search statistics.
+type VerifyReport struct {
+	Index          int       `json:"index"`
+	Label          int       `json:"label"`
+	Pred           int       `json:"pred"`
+	Result         string    `json:"result"` // verified, falsified, unknown, timeout (rows only), misclassified
+	Seconds        float64   `json:"seconds"`
+	Counterexample []float64 `json:"counterexample"`
+	Rows           []int     `json:"rows,omitempty"`
+	Domains        int       `json:"domains"`
 }
 
 // Summary describes a loaded model: what the page shows before certifying.

@@ -1,0 +1,538 @@
+package bab
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"sort"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/graftcert/graftcert/core/crown"
+)
+
+// idom is a sub-box of an input-split branch and bound.
+type idom struct {
+	lo, hi []float64
+	bb     *crown.BoxBound // bound of the open conjunctions' rows (their order: owner)
+	open   []int           // conjunctions not yet proven on the box
+	owner  []int           // conjunction of each row of bb
+	value  float64         // min over open conjunctions of their best row bound
+	depth  int
+}
+
+func (d *idom) bytes() int {
+	n := 128 + 16*len(d.lo) + 8*(len(d.open)+len(d.owner))
+	if d.bb != nil {
+		n += d.bb.Bytes()
+	}
+	return n
+}
+
+// inputBaB proves every conjunction of p by bisecting the input box. Sub-boxes are
+// bounded by CROWN with the intermediate bounds of the box they came from; the
+// conjunctions proven on a box are dropped for its sub-boxes.
+func (r *runner) inputBaB(ctx context.Context, p *problem, pk int) outcome {
+	m := r.net.OutSize()
+	bounder, err := crown.NewBoxBounder(r.net)
+	if err != nil {
+		r.reason = err.Error()
+		return gaveUp
+	}
+	all := make([]int, len(p.disj))
+	for k := range all {
+		all[k] = k
+	}
+	// Root: α-CROWN proves what it can outright.
+	C, D, owner := flatRows(p, all, m)
+	t := time.Now()
+	res, err := crown.Bound(ctx, r.net, p.lo, p.hi, C, crown.Options{Method: crown.AlphaCROWN,
+		Iterations: r.o.RootIterations, StopWhenPositive: true})
+	r.stats.BoundSeconds += time.Since(t).Seconds()
+	if err != nil {
+		r.reason = err.Error()
+		return ctxOutcome(ctx, err)
+	}
+	r.stats.Domains++
+	value := make([]float64, len(p.disj))
+	for k := range value {
+		value[k] = math.Inf(-1)
+	}
+	for i := range D {
+		value[owner[i]] = math.Max(value[owner[i]], minusD(res.Lower[i], D[i]))
+	}
+	var open []int
+	for k, v := range value {
+		if v > 0 {
+			r.stats.ProvenAtRoot++
+		} else {
+			open = append(open, k)
+		}
+	}
+	if len(open) == 0 {
+		return proven
+	}
+	if !r.o.AttackFirst && r.attack(ctx, p, pk) {
+		return violated
+	}
+	rootW := make([]float64, len(p.lo))
+	for i := range rootW {
+		rootW[i] = p.hi[i] - p.lo[i]
+	}
+	// bound fills d.bb, d.owner, d.open and d.value for the conjunctions parentOpen.
+	bound := func(d *idom, parentOpen []int, parent *crown.BoxBound, quick bool) error {
+		C, D, owner := flatRows(p, parentOpen, m)
+		rs, err := crown.NewRowSet(C, D, m)
+		if err != nil {
+			return err
+		}
+		bounds := bounder.Bound
+		if quick {
+			bounds = bounder.Quick
+		}
+		bb, err := bounds(ctx, d.lo, d.hi, rs, parent)
+		if err != nil {
+			return err
+		}
+		if parent != nil && len(parent.Lower) == len(bb.Lower) {
+			// The parent's bounds hold on the sub-box too (CROWN is not monotone).
+			for i, v := range parent.Lower {
+				bb.Lower[i] = math.Max(bb.Lower[i], v)
+			}
+		}
+		val := map[int]float64{}
+		for i, k := range owner {
+			if v, ok := val[k]; !ok || bb.Lower[i] > v {
+				val[k] = bb.Lower[i]
+			}
+		}
+		// Clip the box to the hull of the points that can still be unsafe: those where
+		// every row of an open conjunction has a non-positive linear lower bound.
+		clipped := map[int][2][]float64{}
+		for _, k := range parentOpen {
+			if val[k] > 0 {
+				continue
+			}
+			var A, B []float64
+			for i, o := range owner {
+				if o == k {
+					a, b := rowFunc(bb, i, d.lo, d.hi)
+					A = append(A, a...)
+					B = append(B, b)
+				}
+			}
+			var lam []float64
+			if len(B) > 1 {
+				// Jointly the rows may exclude the box although each alone does not.
+				v, l, ok := jointBound(A, B, d.lo, d.hi)
+				if ok && v > val[k] {
+					val[k] = v
+				}
+				if ok {
+					lam = l
+				}
+				if val[k] > 0 {
+					continue
+				}
+			}
+			lo, hi := append([]float64(nil), d.lo...), append([]float64(nil), d.hi...)
+			empty := false
+			n := len(lo)
+			for r := range B {
+				if !clipLinear(A[r*n:(r+1)*n], B[r], lo, hi) {
+					empty = true
+					break
+				}
+			}
+			if !empty && lam != nil {
+				ca := make([]float64, n)
+				cb := 0.0
+				for r, l := range lam {
+					cb += l * B[r]
+					for j := range ca {
+						ca[j] += l * A[r*n+j]
+					}
+				}
+				// The combination's own rounding: shift it down by a margin.
+				cb -= 1e-12 * (math.Abs(cb) + l1(ca, lo, hi))
+				empty = !clipLinear(ca, cb, lo, hi)
+			}
+			if empty {
+				val[k] = inf // no unsafe point of this conjunction in the box
+				continue
+			}
+			clipped[k] = [2][]float64{lo, hi}
+		}
+		d.open = d.open[:0]
+		d.value = inf
+		for _, k := range parentOpen {
+			d.value = math.Min(d.value, val[k])
+			if val[k] <= 0 {
+				d.open = append(d.open, k)
+			}
+		}
+		if len(d.open) > 0 {
+			lo, hi := clipped[d.open[0]][0], clipped[d.open[0]][1]
+			for _, k := range d.open[1:] {
+				for i := range lo {
+					lo[i] = math.Min(lo[i], clipped[k][0][i])
+					hi[i] = math.Max(hi[i], clipped[k][1][i])
+				}
+			}
+			d.lo, d.hi = lo, hi
+		}
+		if len(d.open) == len(parentOpen) {
+			d.bb, d.owner = bb, owner
+			return nil
+		}
+		// Keep only the rows of the conjunctions still open.
+		keep := &crown.BoxBound{}
+		*keep = *bb
+		keep.Lower, keep.A, keep.Bias = nil, nil, nil
+		d.owner = nil
+		n := len(d.lo)
+		for i, k := range owner {
+			if val[k] <= 0 {
+				keep.Lower = append(keep.Lower, bb.Lower[i])
+				keep.A = append(keep.A, bb.A[i*n:(i+1)*n]...)
+				keep.Bias = append(keep.Bias, bb.Bias[i])
+				d.owner = append(d.owner, k)
+			}
+		}
+		d.bb = keep
+		return nil
+	}
+	// candidates: the box centre and, per open row, the corner minimising its linear
+	// lower bound.
+	candidates := func(d *idom) [][]float64 {
+		n := len(d.lo)
+		c := make([]float64, n)
+		for i := range c {
+			c[i] = (d.lo[i] + d.hi[i]) / 2
+		}
+		pts := [][]float64{c}
+		for i := range d.owner {
+			a := d.bb.A[i*n : (i+1)*n]
+			x := make([]float64, n)
+			for j, v := range a {
+				if v >= 0 {
+					x[j] = d.lo[j]
+				} else {
+					x[j] = d.hi[j]
+				}
+			}
+			pts = append(pts, x)
+		}
+		return pts
+	}
+	root := &idom{lo: p.lo, hi: p.hi}
+	if err := bound(root, open, nil, false); err != nil {
+		r.reason = err.Error()
+		return ctxOutcome(ctx, err)
+	}
+	r.stats.Domains++
+	if r.check(p, candidates(root)) {
+		return violated
+	}
+	if len(root.open) == 0 {
+		return proven
+	}
+	q := newQueue(func(d *idom) float64 { return d.value }, func(d *idom) int { return d.bytes() })
+	q.push(root)
+	batch := r.o.BatchSize
+	if batch <= 0 {
+		batch = 256
+	}
+	bounded := 2
+	minProven := inf
+	for q.Len() > 0 {
+		if err := ctx.Err(); err != nil {
+			r.progress(q.Len(), bounded, q.min())
+			return outOfTime
+		}
+		if r.o.MaxDomains > 0 && r.stats.Domains >= r.o.MaxDomains {
+			r.reason = fmt.Sprintf("node limit of %d subdomains reached", r.o.MaxDomains)
+			r.progress(q.Len(), bounded, q.min())
+			return gaveUp
+		}
+		if int64(q.total) > r.o.MemoryLimit {
+			r.reason = fmt.Sprintf("memory limit of %d bytes reached with %d subdomains", r.o.MemoryLimit, q.Len())
+			r.progress(q.Len(), bounded, q.min())
+			return gaveUp
+		}
+		q.setReverse(int64(q.total) > r.o.MemoryLimit/2)
+		type job struct {
+			d          *idom
+			parentOpen []int
+			parent     *crown.BoxBound
+			group      int // the popped domain and candidate coordinate it belongs to
+		}
+		var jobs []job
+		var groups [][]int // per popped domain: the first job of each candidate pair
+		for q.Len() > 0 && len(jobs) < 2*batch {
+			d := q.pop()
+			dims := r.splitDims(d, rootW)
+			if len(dims) == 0 {
+				r.reason = "an input box became too small to split"
+				r.progress(q.Len()+1, bounded, d.value)
+				return gaveUp
+			}
+			var g []int
+			for _, dim := range dims {
+				mid := d.lo[dim] + (d.hi[dim]-d.lo[dim])/2
+				g = append(g, len(jobs))
+				for side := 0; side < 2; side++ {
+					c := &idom{lo: append([]float64(nil), d.lo...), hi: append([]float64(nil), d.hi...), depth: d.depth + 1}
+					if side == 0 {
+						c.hi[dim] = mid
+					} else {
+						c.lo[dim] = mid
+					}
+					jobs = append(jobs, job{c, d.open, d.bb, len(groups)})
+				}
+			}
+			groups = append(groups, g)
+		}
+		// With several candidate coordinates, rank the pairs by cheap bounds first; the
+		// chosen pair is then bounded in full.
+		lookahead := false
+		for _, g := range groups {
+			lookahead = lookahead || len(g) > 1
+		}
+		t := time.Now()
+		if err := r.parallel(ctx, len(jobs), func(i int) error {
+			return bound(jobs[i].d, jobs[i].parentOpen, jobs[i].parent, lookahead)
+		}); err != nil {
+			r.reason = err.Error()
+			r.progress(q.Len()+len(groups), bounded, q.min())
+			return ctxOutcome(ctx, err)
+		}
+		chosen := make([]int, len(groups))
+		for gi, g := range groups {
+			// Keep the pair whose children are best on average (a proven child counts as
+			// 0): the worse child alone ties too often, when one half does not improve.
+			bi, bv := g[0], math.Inf(-1)
+			for _, i := range g {
+				if v := math.Min(jobs[i].d.value, 0) + math.Min(jobs[i+1].d.value, 0); v > bv {
+					bi, bv = i, v
+				}
+			}
+			chosen[gi] = bi
+		}
+		if lookahead {
+			if err := r.parallel(ctx, 2*len(groups), func(i int) error {
+				j := jobs[chosen[i/2]+i%2]
+				return bound(j.d, j.parentOpen, j.parent, false)
+			}); err != nil {
+				r.reason = err.Error()
+				r.progress(q.Len()+len(groups), bounded, q.min())
+				return ctxOutcome(ctx, err)
+			}
+		}
+		r.stats.BoundSeconds += time.Since(t).Seconds()
+		r.stats.Domains += 2 * len(groups)
+		bounded += 2 * len(groups)
+		for gi := range groups {
+			bi := chosen[gi]
+			for _, j := range jobs[bi : bi+2] {
+				d := j.d
+				r.stats.MaxDepth = max(r.stats.MaxDepth, d.depth)
+				if len(d.open) == 0 {
+					minProven = math.Min(minProven, d.value)
+					continue
+				}
+				if r.check(p, candidates(d)) {
+					return violated
+				}
+				q.push(d)
+			}
+		}
+		if dbgHook != nil {
+			dbgHook(q)
+		}
+		r.progress(q.Len(), bounded, q.min())
+	}
+	r.progress(0, bounded, minProven)
+	return proven
+}
+
+// splitDim picks the coordinate to bisect: for the open conjunction with the lowest
+// bound, its best row's linear bound A·x + b loses |A_i|·w_i to coordinate i over the
+// box, and bisecting a coordinate with a large loss helps it most (smart branching on
+// the input); that score is balanced against the coordinate's width relative to the
+// root box. −1 when no coordinate can be split further.
+func (r *runner) splitDims(d *idom, rootW []float64) []int {
+	n := len(d.lo)
+	worst, wv := -1, inf
+	for _, k := range d.open {
+		v := math.Inf(-1)
+		for i, o := range d.owner {
+			if o == k {
+				v = math.Max(v, d.bb.Lower[i])
+			}
+		}
+		if v < wv {
+			worst, wv = k, v
+		}
+	}
+	row := -1
+	for i, o := range d.owner {
+		if o == worst && (row < 0 || d.bb.Lower[i] > d.bb.Lower[row]) {
+			row = i
+		}
+	}
+	// Normalise both scores to [0, 1]: the sensitivity |A_i|·w_i of the binding row and
+	// the width relative to the root box, so that a coordinate the linear bound ignores
+	// (its nonlinearity hidden by the relaxation) is still split once it is the widest.
+	sens, rel := make([]float64, n), make([]float64, n)
+	sumS, maxR := 0.0, 0.0
+	ok := make([]bool, n)
+	for i := 0; i < n; i++ {
+		w := d.hi[i] - d.lo[i]
+		mid := d.lo[i] + w/2
+		if !(w > 0) || mid <= d.lo[i] || mid >= d.hi[i] {
+			continue // cannot be bisected in floating point
+		}
+		if w < 1e-9*rootW[i] {
+			continue // bisecting further gains nothing measurable
+		}
+		ok[i] = true
+		if row >= 0 {
+			sens[i] = math.Abs(d.bb.A[row*n+i]) * w
+		}
+		rel[i] = w / rootW[i]
+		sumS += sens[i]
+		maxR = math.Max(maxR, rel[i])
+	}
+	type scored struct {
+		i int
+		s float64
+	}
+	var cand []scored
+	for i := 0; i < n; i++ {
+		if !ok[i] {
+			continue
+		}
+		s := rel[i] / maxR
+		if sumS > 0 {
+			s += r.o.sensWeight() * sens[i] / sumS
+		}
+		cand = append(cand, scored{i, s})
+	}
+	sort.SliceStable(cand, func(a, b int) bool { return cand[a].s > cand[b].s })
+	k := r.o.lookahead()
+	var out []int
+	for _, c := range cand[:min(k, len(cand))] {
+		out = append(out, c.i)
+	}
+	return out
+}
+
+// rowFunc returns row i of bb as a linear function a·x + b of the input that lies
+// below C_i·f(x) − D_i on the box [lo, hi] even after rounding: CROWN's linear bound
+// shifted down so that its minimum over the box is at most the sound bound Lower_i
+// (which carries CROWN's rounding margin), and by a margin for the conversion to input
+// coordinates.
+func rowFunc(bb *crown.BoxBound, i int, lo, hi []float64) ([]float64, float64) {
+	n := len(lo)
+	a := bb.A[i*n : (i+1)*n]
+	minBox, mag := bb.Bias[i], math.Abs(bb.Bias[i])
+	for j, v := range a {
+		minBox += math.Min(v*lo[j], v*hi[j])
+		mag += math.Abs(v) * math.Max(math.Abs(lo[j]), math.Abs(hi[j]))
+	}
+	delta := math.Max(0, minBox-bb.Lower[i]) + 1e-9*mag
+	return a, bb.Bias[i] - delta
+}
+
+// clipLinear narrows [lo, hi] (in place) to a box that holds every point of it where
+// a·x + b ≤ 0, by interval propagation with outward rounding. It returns false when no
+// point of the box qualifies.
+func clipLinear(a []float64, b float64, lo, hi []float64) bool {
+	sum := b // min over the box of a·x + b
+	for j, v := range a {
+		sum += math.Min(v*lo[j], v*hi[j])
+	}
+	if sum > 1e-15*math.Abs(b) {
+		return false
+	}
+	for j, v := range a {
+		if v == 0 {
+			continue
+		}
+		rest := sum - math.Min(v*lo[j], v*hi[j])
+		bound := -rest / v
+		slack := 1e-12*(math.Abs(bound)+math.Abs(hi[j]-lo[j])) + 1e-300
+		if v > 0 {
+			if nb := bound + slack; nb < hi[j] {
+				hi[j] = nb
+			}
+		} else {
+			if nb := bound - slack; nb > lo[j] {
+				lo[j] = nb
+			}
+		}
+		if lo[j] > hi[j] {
+			return false
+		}
+		sum = rest + math.Min(v*lo[j], v*hi[j])
+	}
+	return true
+}
+
+func (o Options) sensWeight() float64 {
+	if v := os.Getenv("GC_SENS"); v != "" {
+		f, _ := strconv.ParseFloat(v, 64)
+		return f
+	}
+	return 1
+}
+
+func (o Options) lookahead() int {
+	if v := os.Getenv("GC_LOOK"); v != "" {
+		f, _ := strconv.Atoi(v)
+		return f
+	}
+	return 1
+}
+
+func l1(a, lo, hi []float64) float64 {
+	s := 0.0
+	for j, v := range a {
+		s += math.Abs(v) * math.Max(math.Abs(lo[j]), math.Abs(hi[j]))
+	}
+	return s
+}
+
+// parallel runs f(0), …, f(n−1) on the runner's workers and returns the first error.
+func (r *runner) parallel(ctx context.Context, n int, f func(i int) error) error {
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	next := make(chan int, n)
+	for i := 0; i < n; i++ {
+		next <- i
+	}
+	close(next)
+	for w := 0; w < min(r.o.Workers, n); w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				if err := ctx.Err(); err != nil {
+					errs[i] = err
+					continue
+				}
+				errs[i] = f(i)
+			}
+		}()
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}

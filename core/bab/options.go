@@ -1,0 +1,90 @@
+package bab
+
+import (
+	"runtime"
+	"time"
+
+	"github.com/graftcert/graftcert/core/crown"
+)
+
+// Mode selects the branching variable.
+type Mode int
+
+const (
+	// Auto splits the input box when the network has at most Options.InputSplitDims
+	// inputs and ReLUs otherwise.
+	Auto Mode = iota
+	// InputSplit bisects the input box (CROWN bounds per box).
+	InputSplit
+	// ReLUSplit splits unstable neurons (β-CROWN bounds per subdomain).
+	ReLUSplit
+)
+
+// AttackOptions configures the projected-gradient attack.
+type AttackOptions struct {
+	// Restarts per input box (default 50; the box centre and, for few inputs, its
+	// corners are among the starting points, the rest are uniform random).
+	Restarts int
+	// Steps per restart (default 100); the step is 2.5·radius/Steps per coordinate.
+	Steps int
+	// Skip disables the attack.
+	Skip bool
+}
+
+// Options configures a verification. The zero value takes every default.
+type Options struct {
+	// Timeout bounds the wall time (0: none beyond the context's deadline).
+	Timeout time.Duration
+	// MaxDomains stops branch and bound (verdict unknown) after that many bounded
+	// subdomains (0: no limit).
+	MaxDomains int
+	// Seed drives every random choice (attack starts).
+	Seed   uint64
+	Attack AttackOptions
+	// Mode picks input or ReLU splitting; InputSplitDims is Auto's threshold
+	// (default 10).
+	Mode           Mode
+	InputSplitDims int
+	// BatchSize is the number of subdomains branched per round (default 64 for ReLU
+	// splits, 256 for input splits).
+	BatchSize int
+	// RootIterations of α-CROWN at the root (default 50).
+	RootIterations int
+	// Beta configures the β-CROWN optimisation and the branching heuristic.
+	Beta crown.BetaOptions
+	// Workers is the number of goroutines (default GOMAXPROCS).
+	Workers int
+	// MemoryLimit caps the bytes held by queued subdomains (default 2 GiB): past half
+	// of it the queue is worked best-bound first to shrink it; past it the verdict is
+	// unknown.
+	MemoryLimit int64
+	// AttackFirst runs the attack before the root bound (VNN-COMP's habit, where many
+	// instances are sat); otherwise the root bound runs first and the attack only when
+	// it does not prove the property.
+	AttackFirst bool
+	// Progress, when set, is called after every branching round.
+	Progress func(Progress)
+}
+
+func (o Options) withDefaults() Options {
+	if o.Attack.Restarts <= 0 {
+		o.Attack.Restarts = 50
+	}
+	if o.Attack.Steps <= 0 {
+		o.Attack.Steps = 100
+	}
+	if o.InputSplitDims <= 0 {
+		o.InputSplitDims = 10
+	}
+	if o.RootIterations <= 0 {
+		o.RootIterations = 50
+	}
+	if o.Workers <= 0 {
+		o.Workers = runtime.GOMAXPROCS(0)
+	}
+	if o.MemoryLimit <= 0 {
+		o.MemoryLimit = 2 << 30
+	}
+	o.Beta.Workers = o.Workers
+	return o
+}

@@ -1,0 +1,404 @@
+package bab
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"time"
+
+	"github.com/graftcert/graftcert/core/crown"
+	"github.com/graftcert/graftcert/core/nn"
+	"github.com/graftcert/graftcert/core/spec"
+)
+
+var inf = math.Inf(1)
+
+// outcome is the state of one part of a verification.
+type outcome int
+
+const (
+	proven outcome = iota
+	violated
+	gaveUp
+	outOfTime
+)
+
+// runner carries one verification: the network, options, statistics and the
+// counterexample once found.
+type runner struct {
+	net    *nn.Network
+	o      Options
+	start  time.Time
+	stats  Stats
+	cex    *Counterexample
+	reason string
+	lower  float64 // smallest global lower bound reported by a branch and bound
+	hasLow bool
+}
+
+// Verify decides the VNNLIB property v for net: sat (a confirmed counterexample is in
+// the report), unsat (every conjunction of every input box proven infeasible), unknown
+// or timeout. Errors are reserved for bad input (sizes that do not match the network)
+// and a cancelled context is reported as timeout.
+func Verify(ctx context.Context, net *nn.Network, v *spec.VNNLIB, opts Options) (*Report, error) {
+	if v == nil || len(v.Cases) == 0 {
+		return nil, errors.New("bab: specification has no cases")
+	}
+	if v.NumInputs != net.InSize() || v.NumOutputs != net.OutSize() {
+		return nil, fmt.Errorf("bab: specification has %d inputs and %d outputs, the network %d and %d",
+			v.NumInputs, v.NumOutputs, net.InSize(), net.OutSize())
+	}
+	var probs []*problem
+	for _, g := range v.Groups() {
+		probs = append(probs, &problem{lo: g.Lo, hi: g.Hi, disj: g.Out})
+	}
+	return solve(ctx, net, probs, opts)
+}
+
+// solve runs the verification of the problems (the unsafe set is their union).
+func solve(ctx context.Context, net *nn.Network, probs []*problem, opts Options) (*Report, error) {
+	r := &runner{net: net, o: opts.withDefaults(), start: time.Now()}
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if r.o.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, r.o.Timeout)
+		defer cancel()
+	}
+	for _, p := range probs {
+		if len(p.lo) != net.InSize() || len(p.hi) != net.InSize() {
+			return nil, fmt.Errorf("bab: input box has %d values, the network takes %d", len(p.lo), net.InSize())
+		}
+		for _, rows := range p.disj {
+			for _, row := range rows {
+				if len(row.C) != net.OutSize() {
+					return nil, fmt.Errorf("bab: output row has %d coefficients, the network has %d outputs", len(row.C), net.OutSize())
+				}
+			}
+		}
+		r.stats.Disjuncts += len(p.disj)
+	}
+	r.stats.Groups = len(probs)
+	r.stats.Mode = "none"
+	rep := r.run(ctx, probs)
+	rep.Seconds = time.Since(r.start).Seconds()
+	rep.Stats = r.stats
+	if r.hasLow && rep.Result != Sat {
+		v := r.lower
+		rep.Stats.GlobalLower = &v
+	}
+	if rep.Result == Unknown && rep.Stats.Reason == "" {
+		rep.Stats.Reason = r.reason
+	}
+	return rep, nil
+}
+
+func (r *runner) run(ctx context.Context, probs []*problem) *Report {
+	sat := func() *Report { return &Report{Result: Sat, Counterexample: r.cex} }
+	// A conjunction without rows makes its whole box unsafe.
+	for _, p := range probs {
+		for _, rows := range p.disj {
+			if len(rows) == 0 {
+				x := make([]float64, len(p.lo))
+				for i := range x {
+					x[i] = (p.lo[i] + p.hi[i]) / 2
+				}
+				if c, ok := confirm(r.net, p, x); ok {
+					r.cex, r.stats.Found = c, "attack"
+					return sat()
+				}
+			}
+		}
+	}
+	if r.o.AttackFirst {
+		for k, p := range probs {
+			if r.attack(ctx, p, k) {
+				return sat()
+			}
+		}
+	}
+	all, timedOut := true, false
+	for k, p := range probs {
+		switch r.problem(ctx, p, k) {
+		case violated:
+			return sat()
+		case outOfTime:
+			timedOut = true
+		case gaveUp:
+			all = false
+		}
+		if timedOut {
+			break
+		}
+	}
+	switch {
+	case timedOut:
+		return &Report{Result: Timeout}
+	case all:
+		return &Report{Result: Unsat}
+	}
+	return &Report{Result: Unknown}
+}
+
+// attack runs PGD on p and records a confirmed counterexample.
+func (r *runner) attack(ctx context.Context, p *problem, k int) bool {
+	t := time.Now()
+	c, _ := attack(ctx, r.net, p, r.o.Attack, r.o.Workers, r.o.Seed+uint64(k)*7919)
+	r.stats.AttackSeconds += time.Since(t).Seconds()
+	if c != nil {
+		r.cex, r.stats.Found = c, "attack"
+		return true
+	}
+	return false
+}
+
+// check confirms candidate points; it records the first counterexample.
+func (r *runner) check(p *problem, pts [][]float64) bool {
+	for _, x := range pts {
+		if x == nil {
+			continue
+		}
+		if c, ok := confirm(r.net, p, x); ok {
+			r.cex, r.stats.Found = c, "bab"
+			return true
+		}
+	}
+	return false
+}
+
+func ctxOutcome(ctx context.Context, err error) outcome {
+	if ctx.Err() != nil || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+		return outOfTime
+	}
+	return gaveUp
+}
+
+// flatRows stacks the rows of the conjunctions ks of p.
+func flatRows(p *problem, ks []int, m int) (C, D []float64, owner []int) {
+	for _, k := range ks {
+		for _, row := range p.disj[k] {
+			C = append(C, row.C...)
+			D = append(D, row.D)
+			owner = append(owner, k)
+		}
+	}
+	_ = m
+	return
+}
+
+// minusD subtracts D from a lower bound of C·y, rounding down.
+func minusD(lb, d float64) float64 {
+	v := lb - d
+	return v - 1e-12*(math.Abs(lb)+math.Abs(d))
+}
+
+func (r *runner) useInputSplit() bool {
+	switch r.o.Mode {
+	case InputSplit:
+		return true
+	case ReLUSplit:
+		return false
+	}
+	return r.net.InSize() <= r.o.InputSplitDims
+}
+
+// problem verifies one input box: root bound, attack (unless done first), then branch
+// and bound on the conjunctions the root bound leaves open.
+func (r *runner) problem(ctx context.Context, p *problem, pk int) outcome {
+	if r.useInputSplit() {
+		r.stats.Mode = "input-split"
+		return r.inputBaB(ctx, p, pk)
+	}
+	r.stats.Mode = "relu-split"
+	all := make([]int, len(p.disj))
+	for k := range all {
+		all[k] = k
+	}
+	m := r.net.OutSize()
+	C, D, owner := flatRows(p, all, m)
+	t := time.Now()
+	solver, res, err := crown.NewSplitSolver(ctx, r.net, p.lo, p.hi, C, crown.Options{
+		Method: crown.AlphaCROWN, Iterations: r.o.RootIterations, StopWhenPositive: true})
+	r.stats.BoundSeconds += time.Since(t).Seconds()
+	if err != nil {
+		r.reason = err.Error()
+		return ctxOutcome(ctx, err)
+	}
+	r.stats.Domains++
+	lower := make([]float64, len(D))
+	value := make([]float64, len(p.disj))
+	for k := range value {
+		value[k] = math.Inf(-1)
+	}
+	for i := range D {
+		lower[i] = minusD(res.Lower[i], D[i])
+		value[owner[i]] = math.Max(value[owner[i]], lower[i])
+	}
+	var open []int
+	for k, v := range value {
+		if v > 0 {
+			r.stats.ProvenAtRoot++
+		} else {
+			open = append(open, k)
+		}
+	}
+	if len(open) == 0 {
+		return proven
+	}
+	if !r.o.AttackFirst && r.attack(ctx, p, pk) {
+		return violated
+	}
+	if ctx.Err() != nil {
+		return outOfTime
+	}
+	// Hardest conjunction first: if it cannot be proven the rest need not be tried.
+	sort.SliceStable(open, func(a, b int) bool { return value[open[a]] < value[open[b]] })
+	for _, k := range open {
+		Ck, Dk, _ := flatRows(p, []int{k}, m)
+		var lk []float64
+		for i := range D {
+			if owner[i] == k {
+				lk = append(lk, lower[i])
+			}
+		}
+		rs, err := crown.NewRowSet(Ck, Dk, m)
+		if err != nil {
+			r.reason = err.Error()
+			return gaveUp
+		}
+		if out := r.reluBaB(ctx, solver, p, rs, lk); out != proven {
+			return out
+		}
+	}
+	return proven
+}
+
+func (r *runner) progress(open, bounded int, lower float64) {
+	r.lower, r.hasLow = lower, true
+	if r.o.Progress != nil {
+		r.o.Progress(Progress{Domains: open, Bounded: bounded, Lower: lower, Elapsed: time.Since(r.start)})
+	}
+}
+
+// reluBaB proves one conjunction over p's box by branch and bound on ReLU splits.
+func (r *runner) reluBaB(ctx context.Context, s *crown.SplitSolver, p *problem, rs *crown.RowSet, rootLower []float64) outcome {
+	beta := r.o.Beta
+	batch := r.o.BatchSize
+	if batch <= 0 {
+		batch = 64
+	}
+	q := newQueue(func(d *crown.Domain) float64 { return d.Value() }, func(d *crown.Domain) int { return d.Bytes() })
+	bound := func(doms []*crown.Domain, b crown.BetaOptions) (outcome, bool) {
+		t := time.Now()
+		cands, err := s.BoundDomains(ctx, doms, b)
+		r.stats.BoundSeconds += time.Since(t).Seconds()
+		if err != nil {
+			r.reason = err.Error()
+			return ctxOutcome(ctx, err), false
+		}
+		r.stats.Domains += len(doms)
+		for i, d := range doms {
+			r.stats.MaxDepth = max(r.stats.MaxDepth, d.Depth)
+			if r.check(p, cands[i]) {
+				return violated, false
+			}
+		}
+		return proven, true
+	}
+	root := s.Root(rs, rootLower)
+	if out, ok := bound([]*crown.Domain{root}, beta); !ok {
+		return out
+	}
+	var leaves []*crown.Domain
+	minProven := inf
+	admit := func(d *crown.Domain) {
+		switch {
+		case d.Proven():
+			minProven = math.Min(minProven, d.Value())
+		case d.Leaf() || !d.Decided():
+			leaves = append(leaves, d)
+		default:
+			q.push(d)
+		}
+	}
+	admit(root)
+	bounded := 1
+	for q.Len() > 0 || len(leaves) > 0 {
+		if len(leaves) > 0 {
+			// Every neuron of a leaf is fixed: its exact bound is a linear program that
+			// β reaches with more iterations. If it stays unproven, give up.
+			lb := beta
+			lb.Iterations = max(100, 5*beta.Iterations)
+			lb.LRBeta = 2 * max(beta.LRBeta, 0.05)
+			ls := leaves
+			leaves = nil
+			if out, ok := bound(ls, lb); !ok {
+				return out
+			}
+			for _, d := range ls {
+				if !d.Proven() {
+					r.reason = "a fully split subdomain could not be proven"
+					r.progress(q.Len()+1, bounded, d.Value())
+					return gaveUp
+				}
+			}
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			r.progress(q.Len(), bounded, q.min())
+			return outOfTime
+		}
+		if r.o.MaxDomains > 0 && r.stats.Domains >= r.o.MaxDomains {
+			r.reason = fmt.Sprintf("node limit of %d subdomains reached", r.o.MaxDomains)
+			r.progress(q.Len(), bounded, q.min())
+			return gaveUp
+		}
+		if int64(q.total) > r.o.MemoryLimit {
+			r.reason = fmt.Sprintf("memory limit of %d bytes reached with %d subdomains", r.o.MemoryLimit, q.Len())
+			r.progress(q.Len(), bounded, q.min())
+			return gaveUp
+		}
+		q.setReverse(int64(q.total) > r.o.MemoryLimit/2)
+		var kids []*crown.Domain
+		for q.Len() > 0 && len(kids) < 2*batch {
+			d := q.pop()
+			a, b, err := d.Branch()
+			if err != nil {
+				r.reason = err.Error()
+				return gaveUp
+			}
+			for _, c := range []*crown.Domain{a, b} {
+				if !c.Proven() {
+					kids = append(kids, c)
+				}
+			}
+		}
+		if len(kids) == 0 {
+			continue
+		}
+		if out, ok := bound(kids, beta); !ok {
+			if out == outOfTime {
+				r.progress(q.Len()+len(kids), bounded, math.Min(q.min(), minValue(kids)))
+			}
+			return out
+		}
+		bounded += len(kids)
+		for _, d := range kids {
+			admit(d)
+		}
+		r.progress(q.Len(), bounded, q.min())
+	}
+	r.progress(0, bounded, minProven)
+	return proven
+}
+
+func minValue(ds []*crown.Domain) float64 {
+	m := inf
+	for _, d := range ds {
+		m = math.Min(m, d.Value())
+	}
+	return m
+}

@@ -1,0 +1,59 @@
+// graftcert worker bootstrap. The page sends {type: "init", module} with the compiled
+// WebAssembly.Module of worker.wasm (compiled once, shared by every worker), then
+// protocol requests {v, id, type, ...}. ArrayBuffer and typed-array fields travel to Go
+// as named binary buffers; the rest as JSON. See wasm/worker/protocol.go.
+"use strict";
+importScripts("wasm_exec.js");
+
+let pending = [];   // requests that arrived before Go registered its handler
+let started = false;
+
+self.graftcertPost = function (json, buf) {
+  const msg = JSON.parse(json);
+  if (buf) {
+    msg.model = buf.buffer;
+    self.postMessage(msg, [buf.buffer]);
+  } else {
+    self.postMessage(msg);
+  }
+};
+
+function fatal(id, message) {
+  self.postMessage({ v: 1, id: id || 0, type: "error", code: "fatal", message: message });
+}
+
+function dispatch(m) {
+  const meta = {};
+  const bufs = {};
+  for (const [k, v] of Object.entries(m)) {
+    if (v instanceof ArrayBuffer) bufs[k] = new Uint8Array(v);
+    else if (ArrayBuffer.isView(v) && !(v instanceof Float64Array)) bufs[k] = new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+    else if (v instanceof Float64Array) meta[k] = Array.from(v);
+    else meta[k] = v;
+  }
+  self.graftcertHandle(JSON.stringify(meta), bufs);
+}
+
+self.onmessage = async function (e) {
+  const m = e.data;
+  if (m && m.type === "init") {
+    if (started) return;
+    started = true;
+    try {
+      const go = new Go();
+      const inst = await WebAssembly.instantiate(m.module, go.importObject);
+      go.run(inst).then(
+        () => fatal(0, "the worker's Go program exited (exit code " + go.exitCode + ")"),
+        (err) => fatal(0, "the worker crashed: " + err));
+      // go.run has executed main up to its first wait: the handler is registered.
+      const q = pending;
+      pending = null;
+      for (const r of q) dispatch(r);
+    } catch (err) {
+      fatal(0, "cannot start the worker: " + err);
+    }
+    return;
+  }
+  if (pending) pending.push(m);
+  else dispatch(m);
+};

@@ -1,0 +1,147 @@
+package worker
+
+import (
+	"context"
+	"math"
+	"time"
+
+	"github.com/graftcert/graftcert/core/bab"
+	"github.com/graftcert/graftcert/core/nn"
+	"github.com/graftcert/graftcert/core/spec"
+)
+
+// verify decides one sample completely (PGD, α-CROWN, β-CROWN branch and bound) or,
+// given Rows, only those margin rows: the page gives each worker a share of the rows
+// of one hard sample; the sample is verified when every share is, falsified when any
+// is. core/bab keeps its subdomain queue to itself, so rows are the unit of sharing.
+func (h *Handler) verify(ctx context.Context, req Request, emit Emit) error {
+	if len(req.Indices) != 1 {
+		return badRequest("verify takes one sample index, got %d", len(req.Indices))
+	}
+	if err := h.ready(req.Indices); err != nil {
+		return err
+	}
+	if !(req.Eps >= 0) || req.Eps > 1e6 {
+		return badRequest("eps %v: must be a non-negative number", req.Eps)
+	}
+	timeout := req.Timeout
+	if timeout == 0 {
+		timeout = 60
+	}
+	if !(timeout > 0) || timeout > 86400 {
+		return badRequest("timeout %v: want seconds in (0, 86400]", req.Timeout)
+	}
+	if h.summary.AlphaBytes > h.limit {
+		return tooBig(h.summary.Name, h.summary.AlphaBytes, h.limit, "branch and bound")
+	}
+	i := req.Indices[0]
+	x, label := h.sample(i)
+	classes := h.net.OutSize()
+	for _, r := range req.Rows {
+		if r < 0 || r >= classes-1 {
+			return badRequest("margin row %d outside [0, %d)", r, classes-1)
+		}
+	}
+	start := time.Now()
+	last := start
+	// On js/wasm a timer cannot fire while Go computes (no preemption, and the event
+	// loop is blocked), so bab's own context.WithTimeout would never expire: the
+	// budget is a context whose Err reads the clock, and bab gets no Timeout.
+	ctx = clockContext{ctx, start.Add(time.Duration(timeout * float64(time.Second)))}
+	opts := bab.Options{
+		MaxDomains: req.MaxDomains,
+		Seed:       1,
+		Workers:    1, // one wasm instance runs one goroutine at a time
+		// The queue may hold at most what is left of the budget after the model.
+		MemoryLimit: max(64<<20, (h.limit-h.summary.AlphaBytes)/2),
+		Progress: func(p bab.Progress) {
+			if time.Since(last) < 200*time.Millisecond {
+				return
+			}
+			last = time.Now()
+			emit(Response{V: Version, ID: req.ID, Type: TypeProgress, BaB: &BaBProgress{Domains: p.Domains, Bounded: p.Bounded,
+				Lower: finite(p.Lower), Seconds: p.Elapsed.Seconds()}}, nil)
+		},
+	}
+	rep := &VerifyReport{Index: i, Label: label, Pred: nn.Argmax(h.net.Forward(x)), Rows: req.Rows, Counterexample: nil}
+	switch {
+	case rep.Pred != label:
+		rep.Result = bab.Misclassified
+	case len(req.Rows) == 0:
+		s, err := bab.VerifySample(ctx, h.net, x, label, i, req.Eps, opts)
+		if err != nil {
+			return err
+		}
+		rep.Result, rep.Counterexample, rep.Domains = s.Result, s.Counterexample, s.Stats.Domains
+	default:
+		lo, hi, err := spec.Box(x, req.Eps)
+		if err != nil {
+			return err
+		}
+		C, err := spec.Margin(label, classes)
+		if err != nil {
+			return err
+		}
+		v := &spec.VNNLIB{NumInputs: h.net.InSize(), NumOutputs: classes}
+		for _, r := range req.Rows {
+			// Unsafe: y_label − y_j ≤ 0.
+			v.Cases = append(v.Cases, spec.Case{Lo: lo, Hi: hi, Out: []spec.Row{{C: C[r*classes : (r+1)*classes], D: 0}}})
+		}
+		res, err := bab.Verify(ctx, h.net, v, opts)
+		if err != nil {
+			return err
+		}
+		rep.Domains = res.Stats.Domains
+		switch res.Result {
+		case bab.Unsat:
+			rep.Result = bab.Verified
+		case bab.Sat:
+			rep.Result = bab.Falsified
+			if res.Counterexample != nil {
+				rep.Counterexample = res.Counterexample.X
+			}
+		case bab.Timeout:
+			rep.Result = string(bab.Timeout)
+		default:
+			rep.Result = bab.Undecided
+		}
+	}
+	rep.Seconds = time.Since(start).Seconds()
+	resp := result(req)
+	resp.Verify = rep
+	emit(resp, nil)
+	return nil
+}
+
+// finite keeps ±Inf out of JSON.
+func finite(v float64) float64 {
+	switch {
+	case math.IsNaN(v):
+		return 0
+	case math.IsInf(v, 1):
+		return math.MaxFloat64
+	case math.IsInf(v, -1):
+		return -math.MaxFloat64
+	}
+	return v
+}
+
+// clockContext is a context whose Err reports context.DeadlineExceeded once the clock
+// passes deadline, checked on every call rather than by a timer. Code that only
+// selects on Done does not see the deadline; bab and crown poll Err.
+type clockContext struct {
+	context.Context
+	deadline time.Time
+}
+
+func (c clockContext) Deadline() (time.Time, bool) { return c.deadline, true }
+
+func (c clockContext) Err() error {
+	if err := c.Context.Err(); err != nil {
+		return err
+	}
+	if !time.Now().Before(c.deadline) {
+		return context.DeadlineExceeded
+	}
+	return nil
+}

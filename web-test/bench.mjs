@@ -1,0 +1,129 @@
+// make bench-web: a report, not a test. Times graftcert's WebAssembly worker in
+// headless chromium against the native CLI on the same samples (per-sample median, one
+// worker / one job), measures the worker pool's throughput with 1 and 2 workers, and
+// prints the page weight. The per-sample seconds are those each side measures around
+// certify.Sample, so page and messaging overheads are excluded from the first table
+// and included in the second.
+import { spawn, execFileSync } from "node:child_process";
+import fs from "node:fs";
+import path from "node:path";
+import zlib from "node:zlib";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+const root = path.resolve(here, "..");
+const bin = process.env.GRAFTCERT_BIN || path.join(root, "bin", "graftcert");
+const chromePath = process.env.CHROMIUM || "/usr/bin/chromium";
+const testdata = process.env.GRAFTCERT_TESTDATA || path.resolve(root, "..", "shared", "testdata");
+const quick = process.env.BENCH_QUICK === "1";
+
+const models = [
+  { name: "mnist_6_100", file: "static/demo/mnist_6_100.onnx", data: "mnist", eps: "0.026" },
+  { name: "mnist_conv_small", file: path.join(testdata, "models", "mnist_conv_small.onnx"), data: "mnist", eps: "0.12" },
+  { name: "cifar_conv_small", file: "static/demo/cifar_conv_small.onnx", data: "cifar", eps: "0.00784313725490196" },
+];
+const methods = [
+  { method: "crown", n: quick ? 4 : 10 },
+  { method: "alpha-crown", n: quick ? 2 : 4 },
+];
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+function startServer() {
+  return new Promise((resolve, reject) => {
+    const p = spawn(bin, ["serve", "--addr", "127.0.0.1:0", "--dir", path.join(root, "static")], { stdio: ["ignore", "pipe", "inherit"] });
+    let out = "";
+    p.stdout.on("data", (d) => {
+      out += d;
+      const m = /on (http:\/\/127\.0\.0\.1:\d+)\//.exec(out);
+      if (m) resolve({ proc: p, origin: m[1] });
+    });
+    p.on("exit", (code) => reject(new Error("server exited " + code)));
+  });
+}
+
+function nativeSeconds(m, method, n) {
+  // Sample 0 is a warm-up, as in the browser.
+  const out = execFileSync(bin, ["bounds", "--model", m.file, "--data", `static/demo/${m.data}_X.npy`, "--labels",
+    `static/demo/${m.data}_y.npy`, "--eps", m.eps, "--method", method, "--count", String(n + 1), "--jobs", "1", "--json"],
+  { cwd: root, maxBuffer: 64 << 20 });
+  return JSON.parse(out).samples.slice(1).map((s) => s.seconds);
+}
+
+function pageWeight() {
+  const rows = [];
+  let total = 0;
+  for (const f of ["index.html", "style.css", "wasm_exec.js", "vugu-render.js", "pool.js", "draw.js", "app.js", "worker.js",
+    "ui.wasm", "worker.wasm", "demo/mnist_6_100.onnx"]) {
+    const b = fs.readFileSync(path.join(root, "static", f));
+    const gz = zlib.gzipSync(b, { level: 9 }).length;
+    total += gz;
+    rows.push(`| ${f} | ${(b.length / 1024).toFixed(0)} KiB | ${(gz / 1024).toFixed(0)} KiB |`);
+  }
+  rows.push(`| **first load** | | **${(total / 1024 / 1024).toFixed(2)} MiB** |`);
+  return rows;
+}
+
+const { proc: server, origin } = await startServer();
+const browser = await chromium.launch({
+  executablePath: chromePath,
+  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+    "--disable-sync", "--no-first-run", "--disable-quic"],
+});
+try {
+  const page = await browser.newPage();
+  await page.goto(origin + "/");
+  await page.waitForFunction(() => window.graftcert && window.graftcert.pool, null, { timeout: 60000 });
+  // Load a model and samples into the page from bytes the page fetched itself
+  // (bundled) or that this script hands over (shared models).
+  const run = (m, bytes, method, indices, workers) => page.evaluate(async ({ m, bytes, method, indices, workers }) => {
+    const gc = window.graftcert;
+    const model = { key: m.name, name: m.name + ".onnx", bytes: new Uint8Array(bytes).buffer };
+    const data = { key: m.data, name: m.data, x: await gc.fetchBundled(`demo/${m.data}_X.npy`), y: await gc.fetchBundled(`demo/${m.data}_y.npy`) };
+    const t0 = performance.now();
+    const out = await gc.pool.bounds(workers, model, data, { eps: Number(m.eps), method, indices }, null);
+    return { wall: (performance.now() - t0) / 1000, seconds: out.map((s) => s.seconds) };
+  }, { m, bytes, method, indices, workers });
+
+  console.log("## wasm (chromium, 1 worker) vs native (1 job): median seconds per sample\n");
+  console.log("| model | method | samples | native | wasm | wasm / native |");
+  console.log("|---|---|---|---|---|---|");
+  for (const m of models) {
+    const bytes = [...fs.readFileSync(path.isAbsolute(m.file) ? m.file : path.join(root, m.file))];
+    for (const { method, n } of methods) {
+      const idx = [...Array(n + 1).keys()];
+      const web = (await run(m, bytes, method, idx, 1)).seconds.slice(1);
+      const nat = nativeSeconds(m, method, n);
+      const w = median(web), nt = median(nat);
+      console.log(`| ${m.name} | ${method} | ${n} | ${(nt * 1000).toFixed(1)} ms | ${(w * 1000).toFixed(1)} ms | ${(w / nt).toFixed(2)} |`);
+    }
+  }
+
+  console.log("\n## worker pool throughput (CROWN, wall time including messaging)\n");
+  console.log("| model | samples | 1 worker | 2 workers | speedup |");
+  console.log("|---|---|---|---|---|");
+  for (const m of [models[0], models[2]]) {
+    const bytes = [...fs.readFileSync(path.join(root, m.file))];
+    const n = quick ? 8 : (m.data === "cifar" ? 20 : 40);
+    const idx = [...Array(n).keys()];
+    await run(m, bytes, "crown", [0, 1], 2); // warm both workers
+    const one = await run(m, bytes, "crown", idx, 1);
+    const two = await run(m, bytes, "crown", idx, 2);
+    console.log(`| ${m.name} | ${n} | ${one.wall.toFixed(2)} s | ${two.wall.toFixed(2)} s | ${(one.wall / two.wall).toFixed(2)}× |`);
+  }
+
+  console.log("\n## page weight (gzip -9; graftcert serve sends these gzipped)\n");
+  console.log("| file | size | gzipped |");
+  console.log("|---|---|---|");
+  for (const r of pageWeight()) console.log(r);
+  const load = execFileSync("cat", ["/proc/loadavg"]).toString().trim();
+  console.log(`\nload average during the run: ${load} (2-core machine; other work on it inflates the times)`);
+} finally {
+  await browser.close();
+  server.kill();
+}
