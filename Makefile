@@ -22,7 +22,7 @@ vet:
 	test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
 
-test: vet vet-wasm edge-deps test-go test-web
+test: vet vet-wasm edge-deps test-go test-wasm test-web
 
 test-go: export GRAFTCERT_EDGE_REQUIRE = $(EDGE_REQUIRE)
 test-go:
@@ -58,7 +58,7 @@ WEB_WASM := static/worker.wasm static/ui.wasm
 CHROMIUM ?= /usr/bin/chromium
 WEB_TEST_TIMEOUT ?= 300
 
-.PHONY: web web-gen web-demo wasm-exec run test-web web-deps bench-web web-screenshot vet-wasm
+.PHONY: web web-gen web-demo wasm-exec run test-web test-wasm web-deps bench-web web-screenshot vet-wasm
 
 # The browser page: both wasm files and the runtime glue, into static/.
 web: static/wasm_exec.js
@@ -96,6 +96,13 @@ run: build web
 vet-wasm:
 	GOOS=js GOARCH=wasm $(GO) vet ./wasm/... ./ui/...
 
+# The worker's tests compiled to js/wasm and run under node (go_js_wasm_exec): the
+# bounds match auto_LiRPA's reference there too, a panic becomes a message, and the
+# verify budget holds although no timer fires inside busy wasm code (about 15 s).
+test-wasm:
+	GOOS=js GOARCH=wasm $(GO) test -exec="$$($(GO) env GOROOT)/lib/wasm/go_js_wasm_exec" -timeout 5m \
+		-run 'TestBoundsMatchReference|TestPanicBecomesError|TestVerifyTimeout|TestErrorsKeepWorkerUsable|TestDgemm' ./wasm/worker/ ./wasm/wasmblas/
+
 # Browser test dependencies: Debian chromium (only when missing) and the pinned
 # playwright-core from web-test/package-lock.json. If chromium cannot be installed the
 # browser tests skip themselves (and say so).
@@ -128,11 +135,12 @@ web-screenshot: build web web-deps
 # wasm/cmd/mkdemo, ui (report/chart/generated-code checks), ui/cmd/vugujs and
 # cmd/graftcert's serve tests):
 #
-#   test: vet vet-wasm test-go test-web
+#   test: vet vet-wasm test-go test-wasm test-web
 #
-# i.e. add `vet-wasm` and `test-web` to the prerequisites of `test`. test-web builds
+# i.e. add `vet-wasm`, `test-wasm` and `test-web` to the prerequisites of `test`.
+# test-wasm needs node (on the machine; Debian's nodejs otherwise). test-web builds
 # bin/graftcert and the wasm files itself, installs chromium and playwright-core, and
-# takes about 40 s plus installs.
+# takes about 60 s plus installs.
 
 # ---- Edge service and scale-out (issue 8). Paste into the Makefile. -------------------
 # Integration with `make test` (two edits to the existing targets):

@@ -52,7 +52,7 @@ func TestDbgACAS(t *testing.T) {
 		}
 		fmt.Printf(" lower %v\n", w.bb.Lower)
 	}
-	rep, err := Verify(context.Background(), net, v, Options{Timeout: 20 * time.Second, AttackFirst: true})
+	rep, err := Verify(context.Background(), net, v, Options{Timeout: 40 * time.Second, AttackFirst: true})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -313,9 +313,14 @@ func (r *runner) inputBaB(ctx context.Context, p *problem, pk int) outcome {
 		for gi, g := range groups {
 			// Keep the pair whose children are best on average (a proven child counts as
 			// 0): the worse child alone ties too often, when one half does not improve.
-			bi, bv := g[0], math.Inf(-1)
-			for _, i := range g {
-				if v := math.Min(jobs[i].d.value, 0) + math.Min(jobs[i+1].d.value, 0); v > bv {
+			// The heuristic's first choice stands unless another pair is measurably
+			// better: rounding noise must not steer the split to a degenerate side.
+			score := func(i int) float64 {
+				return math.Min(jobs[i].d.value, 0) + math.Min(jobs[i+1].d.value, 0)
+			}
+			bi, bv := g[0], score(g[0])
+			for _, i := range g[1:] {
+				if v := score(i); v > bv+1e-9+1e-6*math.Abs(bv) {
 					bi, bv = i, v
 				}
 			}
@@ -415,9 +420,12 @@ func (r *runner) splitDims(d *idom, rootW []float64) []int {
 		if !ok[i] {
 			continue
 		}
+		// Sensitivity counts relative to the gap to prove: when the linear bound barely
+		// varies over the box, its looseness comes from the relaxation, which only
+		// shrinking the widest coordinates reduces.
 		s := rel[i] / maxR
-		if sumS > 0 {
-			s += r.o.sensWeight() * sens[i] / sumS
+		if norm := math.Max(sumS, math.Abs(wv)); norm > 0 {
+			s += r.o.sensWeight() * sens[i] / norm
 		}
 		cand = append(cand, scored{i, s})
 	}

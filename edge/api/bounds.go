@@ -127,7 +127,9 @@ func (h *Handler) runBounds(r *http.Request, f *form) (*certify.Report, *Error) 
 		idx = append(idx, i)
 	}
 	ctx := r.Context()
-	est, err := estimateBounds(ctx, net, X.Data, idx, eps, method, iters, logits, f.bytes())
+	// The body is held twice: by the worker entry, which receives it before the
+	// request queues, and here.
+	est, err := estimateBounds(ctx, net, X.Data, idx, eps, method, iters, logits, 2*f.bytes())
 	if err != nil {
 		return nil, badRequest("%v", err)
 	}

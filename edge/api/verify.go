@@ -120,7 +120,7 @@ func (h *Handler) runVerify(ctx context.Context, f *form) (*bab.Report, *Error) 
 		perDomain = max(perDomain, dom)
 		mem = max(mem, root.Memory)
 	}
-	live := mem + onnx.NetworkBytes(net) + f.bytes() + queueMemoryEdge
+	live := mem + onnx.NetworkBytes(net) + 2*f.bytes() + queueMemoryEdge // body: see bounds
 	if m := memBase + memHeadroom*live; m > lim.MaxMemory {
 		return nil, overBudget(fmt.Sprintf("verification needs about %s of memory, over this endpoint's limit of %s: use the native CLI",
 			sizeLabel(m), sizeLabel(lim.MaxMemory)), 0)

@@ -98,11 +98,58 @@ async function runGo(request, env, ctx) {
   ]);
 }
 
+// The default of api.Limits.MaxBodyBytes (edge/api/api.go); the binding
+// GRAFTCERT_MAX_BODY_BYTES changes both.
+const defaultMaxBody = 16 << 20;
+
+// readBody receives the request body before the request queues for Go, so that a
+// slow upload does not hold up the requests behind it. It stops one byte past the
+// limit (the Go handler then answers 413), and does not read at all when the declared
+// length is over it.
+async function readBody(request, limit) {
+  if (!request.body) {
+    return null;
+  }
+  const declared = Number(request.headers.get("Content-Length"));
+  if (declared > limit) {
+    return new Uint8Array(0);
+  }
+  const reader = request.body.getReader();
+  const chunks = [];
+  let n = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) {
+      break;
+    }
+    chunks.push(value);
+    n += value.byteLength;
+    if (n > limit) {
+      reader.cancel();
+      break;
+    }
+  }
+  const body = new Uint8Array(n);
+  let off = 0;
+  for (const c of chunks) {
+    body.set(c, off);
+    off += c.byteLength;
+  }
+  return body;
+}
+
 async function api(request, env, ctx) {
   // HEAD runs as GET and drops the body: the Go program only ends once its response
   // body has been read.
   const head = request.method === "HEAD";
-  const req = head ? new Request(request, { method: "GET" }) : request;
+  let req;
+  try {
+    const limit = Number(env.GRAFTCERT_MAX_BODY_BYTES) > 0 ? Number(env.GRAFTCERT_MAX_BODY_BYTES) : defaultMaxBody;
+    const body = head ? null : await readBody(request, limit);
+    req = new Request(request.url, { method: head ? "GET" : request.method, headers: request.headers, body });
+  } catch (e) {
+    return jsonError(400, "bad_request", "malformed request body: the upload broke off");
+  }
   try {
     const res = await exclusive(() => runGo(req, env, ctx));
     if (head) {

@@ -519,3 +519,40 @@ func TestEdgeStaticVerifyHealth(t *testing.T) {
 		t.Errorf("/api/verify test_small: %d %s; CLI %s", code, out, want)
 	}
 }
+
+// A stalled upload does not hold up the requests behind it: bodies are received
+// before requests queue for the Go instance.
+func TestEdgeStalledUpload(t *testing.T) {
+	url := startEdge(t)
+	addr := strings.TrimPrefix(url, "http://")
+	conn, err := net.Dial("tcp", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /api/bounds HTTP/1.1\r\nHost: %s\r\nContent-Type: multipart/form-data; boundary=x\r\nContent-Length: 1000000\r\n\r\n--x\r\n", addr)
+	time.Sleep(200 * time.Millisecond) // let the stalled request reach the worker
+	model := sharedtest.Path(t, "models", "mnist_6_100.onnx")
+	body, ct := form(t, map[string]string{"model": model}, map[string]string{"dataset": "mnist", "eps": "0.026", "count": "1"})
+	done := make(chan int, 1)
+	go func() {
+		req, _ := http.NewRequest("POST", url+"/api/bounds", bytes.NewReader(body))
+		req.Header.Set("Content-Type", ct)
+		resp, err := (&http.Client{Timeout: 2 * time.Minute}).Do(req)
+		if err != nil {
+			done <- -1
+			return
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		done <- resp.StatusCode
+	}()
+	select {
+	case code := <-done:
+		if code != 200 {
+			t.Errorf("request behind a stalled upload: %d", code)
+		}
+	case <-time.After(90 * time.Second):
+		t.Fatal("a stalled upload held up the next request")
+	}
+}

@@ -485,5 +485,9 @@ func graftName(base string, req Request) string {
 	if req.Prune {
 		what = "prune"
 	}
-	return fmt.Sprintf("%s_%s%d.onnx", base, what, int(math.Round(req.Ratio*100)))
+	name := fmt.Sprintf("%s_%s%d", base, what, int(math.Round(req.Ratio*100)))
+	if req.Epochs > 0 {
+		name += fmt.Sprintf("_ft%d", req.Epochs) // not the bundled, untuned *_graft50
+	}
+	return name + ".onnx"
 }
