@@ -417,8 +417,8 @@ func (r *runner) splitDims(d *idom, rootW []float64) []int {
 	}
 	var cand []scored
 	for i := 0; i < n; i++ {
-		if !ok[i] {
-			continue
+		if !ok[i] || rel[i] < 1e-3*maxR {
+			continue // far narrower than the widest: splitting it is noise
 		}
 		// Sensitivity counts relative to the gap to prove: when the linear bound barely
 		// varies over the box, its looseness comes from the relaxation, which only
