@@ -54,16 +54,16 @@ func (o *convOp) gemmForward(g, out *rows) {
 	ohw := c.OutH * c.OutW
 	ckk := c.InC * c.KH * c.KW
 	chunk := max(1, (4<<20)/(ckk*ohw))
-	cols := make([]float64, ckk*min(chunk, g.n)*ohw)
-	res := make([]float64, c.OutC*min(chunk, g.n)*ohw)
+	cp := getScratch(ckk * min(chunk, g.n) * ohw)
+	rp := getScratch(c.OutC * min(chunk, g.n) * ohw)
+	defer putScratch(cp)
+	defer putScratch(rp)
+	cols, res := *cp, *rp
 	for r0 := 0; r0 < g.n; r0 += chunk {
 		nr := min(chunk, g.n-r0)
 		w := nr * ohw
 		o.im2col(g, r0, nr, cols[:ckk*w])
-		blas64.Gemm(blas.NoTrans, blas.NoTrans, 1,
-			blas64.General{Rows: c.OutC, Cols: ckk, Stride: ckk, Data: c.W},
-			blas64.General{Rows: ckk, Cols: w, Stride: w, Data: cols[:ckk*w]},
-			0, blas64.General{Rows: c.OutC, Cols: w, Stride: w, Data: res[:c.OutC*w]})
+		gemmWide(false, c.W, c.OutC, ckk, cols[:ckk*w], res[:c.OutC*w], w)
 		for r := 0; r < nr; r++ {
 			dst := out.row(r0 + r)
 			for oc := 0; oc < c.OutC; oc++ {

@@ -218,8 +218,11 @@ func (o *convOp) gemmBackward(in, out *rows) {
 	ohw := c.OutH * c.OutW
 	ckk := c.InC * c.KH * c.KW
 	chunk := max(1, (4<<20)/(ckk*ohw))
-	t := make([]float64, c.OutC*min(chunk, in.n)*ohw)
-	cols := make([]float64, ckk*min(chunk, in.n)*ohw)
+	tp := getScratch(c.OutC * min(chunk, in.n) * ohw)
+	cp := getScratch(ckk * min(chunk, in.n) * ohw)
+	defer putScratch(tp)
+	defer putScratch(cp)
+	t, cols := *tp, *cp
 	for r0 := 0; r0 < in.n; r0 += chunk {
 		nr := min(chunk, in.n-r0)
 		w := nr * ohw
@@ -231,10 +234,7 @@ func (o *convOp) gemmBackward(in, out *rows) {
 			}
 		}
 		// cols (ckk × nr·ohw) = Wᵀ · t, W being OutC × ckk.
-		blas64.Gemm(blas.Trans, blas.NoTrans, 1,
-			blas64.General{Rows: c.OutC, Cols: ckk, Stride: ckk, Data: c.W},
-			blas64.General{Rows: c.OutC, Cols: w, Stride: w, Data: t[:c.OutC*w]},
-			0, blas64.General{Rows: ckk, Cols: w, Stride: w, Data: cols[:ckk*w]})
+		gemmWide(true, c.W, c.OutC, ckk, t[:c.OutC*w], cols[:ckk*w], w)
 		o.col2im(cols[:ckk*w], nr, out, r0)
 	}
 }
