@@ -22,6 +22,7 @@ func BenchmarkCROWN_mnist_6_100(b *testing.B)      { benchModel(b, "mnist_6_100"
 func BenchmarkCROWN_mnist_9_200(b *testing.B)      { benchModel(b, "mnist_9_200", CROWN) }
 func BenchmarkCROWN_mnist_conv_small(b *testing.B) { benchModel(b, "mnist_conv_small", CROWN) }
 func BenchmarkCROWN_cifar_cnn_a_mix(b *testing.B)  { benchModel(b, "cifar_cnn_a_mix", CROWN) }
+func BenchmarkCROWN_cifar_conv_small(b *testing.B) { benchModel(b, "cifar_conv_small", CROWN) }
 func BenchmarkCROWN_oval_cifar_deep(b *testing.B)  { benchModel(b, "oval_cifar_deep", CROWN) }
 func BenchmarkAlpha_mnist_6_100(b *testing.B)      { benchModel(b, "mnist_6_100", AlphaCROWN) }
 func BenchmarkAlpha_cifar_cnn_a_mix(b *testing.B)  { benchModel(b, "cifar_cnn_a_mix", AlphaCROWN) }
