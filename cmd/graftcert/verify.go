@@ -87,11 +87,17 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	eps := fs.Float64("eps", -1, "L∞ radius, pixel scale (classification mode)")
 	start := fs.Int("start", 0, "first sample index")
 	count := fs.Int("count", 0, "number of samples (0: to the end)")
-	timeout := fs.Float64("timeout", -1, "time limit in seconds: for the property, or per sample (default 300 / 60)")
+	timeout := fs.Float64("timeout", 0, "time limit in seconds: for the property, or per sample (default 300 / 60; 0: none)")
 	asJSON := fs.Bool("json", false, "print JSON")
+	shard := shardFlag(fs)
 	bf := addBabFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
+	}
+	timeoutSet := false
+	fs.Visit(func(f *flag.Flag) { timeoutSet = timeoutSet || f.Name == "timeout" })
+	if timeoutSet && !(*timeout >= 0) {
+		return fmt.Errorf("--timeout %v: must be a non-negative number of seconds", *timeout)
 	}
 	net, err := loadModel(*model)
 	if err != nil {
@@ -101,7 +107,10 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	case *vnnlib != "" && (*xPath != "" || *yPath != ""):
 		return errors.New("give either --vnnlib or --data/--labels, not both")
 	case *vnnlib != "":
-		if *timeout < 0 {
+		if shard.N > 1 {
+			return errors.New("--shard applies to --data runs (one property is not split)")
+		}
+		if !timeoutSet {
 			*timeout = 300
 		}
 		opts, err := bf.options(*timeout)
@@ -142,7 +151,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err := checkEps(*eps); err != nil {
 		return err
 	}
-	if *timeout < 0 {
+	if !timeoutSet {
 		*timeout = 60
 	}
 	opts, err := bf.options(*timeout)
@@ -157,6 +166,7 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
+	idx = shardItems(*shard, idx)
 	rootOnly := 0
 	rep, err := bab.VerifySamples(ctx, net, X, labels, idx, *eps, opts, func(done, total int, s bab.SampleReport) {
 		if s.RootVerified {

@@ -73,6 +73,7 @@ func runVNNComp(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	outPath := fs.String("out", "", "results CSV `file` (onnx,vnnlib,result,seconds)")
 	cexDir := fs.String("cex-dir", "", "write each instance's VNN-COMP result file into this `directory`")
 	filter := fs.String("filter", "", "only run instances whose onnx or vnnlib path contains this `text`")
+	shard := shardFlag(fs)
 	bf := addBabFlags(fs)
 	if err := parse(fs, args); err != nil {
 		return err
@@ -83,10 +84,11 @@ func runVNNComp(ctx context.Context, args []string, stdout, stderr io.Writer) er
 	if !(*scale > 0) || math.IsInf(*scale, 0) {
 		return fmt.Errorf("--timeout-scale %v: must be positive", *scale)
 	}
-	insts, err := readInstances(*instPath)
+	all, err := readInstances(*instPath)
 	if err != nil {
 		return err
 	}
+	insts := shardItems(*shard, all)
 	base := filepath.Dir(*instPath)
 	if *cexDir != "" {
 		if err := os.MkdirAll(*cexDir, 0o755); err != nil {

@@ -3,6 +3,7 @@ package bab
 import (
 	"context"
 	"math/rand/v2"
+	"os"
 	"testing"
 
 	"github.com/graftcert/graftcert/core/crown"
@@ -10,6 +11,9 @@ import (
 )
 
 func TestDbgLinearValid(t *testing.T) {
+	if os.Getenv("GC_DBG") == "" {
+		t.Skip("debug experiment")
+	}
 	dir := "/work/shared/testdata/vnncomp/acasxu/"
 	net, _ := onnx.DecodeFile(dir + "onnx/ACASXU_run2a_3_3_batch_2000.onnx")
 	bb, _ := crown.NewBoxBounder(net)

@@ -3,10 +3,14 @@ package bab
 import (
 	"fmt"
 	"math/rand/v2"
+	"os"
 	"testing"
 )
 
 func TestDbgJoint(t *testing.T) {
+	if os.Getenv("GC_DBG") == "" {
+		t.Skip("debug experiment")
+	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	okc, better := 0, 0
 	for trial := 0; trial < 200; trial++ {

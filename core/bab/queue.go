@@ -25,7 +25,7 @@ func (q *queue[T]) Less(i, j int) bool {
 	return q.value(q.items[i]) < q.value(q.items[j])
 }
 func (q *queue[T]) Swap(i, j int) { q.items[i], q.items[j] = q.items[j], q.items[i] }
-func (q *queue[T]) Push(x any)   { q.items = append(q.items, x.(T)) }
+func (q *queue[T]) Push(x any)    { q.items = append(q.items, x.(T)) }
 func (q *queue[T]) Pop() any {
 	n := len(q.items)
 	x := q.items[n-1]
@@ -63,4 +63,25 @@ func (q *queue[T]) min() float64 {
 		}
 	}
 	return m
+}
+
+// lowest returns up to k items with the smallest values (unordered).
+func (q *queue[T]) lowest(k int) []T {
+	var out []T
+	for _, x := range q.items {
+		if len(out) < k {
+			out = append(out, x)
+			continue
+		}
+		w := 0
+		for i := range out {
+			if q.value(out[i]) > q.value(out[w]) {
+				w = i
+			}
+		}
+		if q.value(x) < q.value(out[w]) {
+			out[w] = x
+		}
+	}
+	return out
 }

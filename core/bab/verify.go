@@ -389,6 +389,9 @@ func (r *runner) reluBaB(ctx context.Context, s *crown.SplitSolver, p *problem, 
 		for _, d := range kids {
 			admit(d)
 		}
+		if dbgRelu != nil {
+			dbgRelu(q)
+		}
 		r.progress(q.Len(), bounded, q.min())
 	}
 	r.progress(0, bounded, minProven)

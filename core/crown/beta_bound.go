@@ -21,6 +21,8 @@ type BetaOptions struct {
 	Candidates int
 	// Workers bounds domains on that many goroutines (default GOMAXPROCS).
 	Workers int
+	// ReduceMin ranks a candidate split by its worse child instead of its better one.
+	ReduceMin bool
 }
 
 func (o BetaOptions) withDefaults() BetaOptions {
@@ -95,9 +97,9 @@ type splitRef struct {
 // bitem is one domain (or a domain plus one tentative split) in a stacked batch.
 type bitem struct {
 	d     *Domain
-	n     int        // rows
-	off   int        // first row in the stacked rows
-	state [][]int8   // per activation position, neuron states with splits applied
+	n     int      // rows
+	off   int      // first row in the stacked rows
+	state [][]int8 // per activation position, neuron states with splits applied
 	at    [][]splitRef
 	// Adam state and gradients
 	ga, ma, va [][]float64
@@ -371,14 +373,19 @@ func (it *bitem) adam(lrA, lrB float64, step int) {
 	upd(it.d.beta, it.gb, it.mb, it.vb, lrB, 0, math.Inf(1))
 }
 
-// best keeps, per row, the best bound seen and the α and β that gave it.
+// best keeps, per row, the best bound computed and the α and β that gave it.
 type best struct {
+	lower []float64
 	alpha [][]float64
 	beta  []float64
 }
 
 func (s *SplitSolver) snapshot(d *Domain) *best {
-	b := &best{alpha: make([][]float64, len(d.alpha)), beta: append([]float64(nil), d.beta...)}
+	b := &best{alpha: make([][]float64, len(d.alpha)), beta: append([]float64(nil), d.beta...),
+		lower: make([]float64, d.Rows.N)}
+	for i := range b.lower {
+		b.lower[i] = math.Inf(-1)
+	}
 	for p, a := range d.alpha {
 		b.alpha[p] = append([]float64(nil), a...)
 	}
@@ -437,10 +444,15 @@ func (s *SplitSolver) boundChunk(ctx context.Context, doms []*Domain, cands [][]
 		for t, k := range activeIdx {
 			it, d := act[t], doms[k]
 			for q := 0; q < it.n; q++ {
-				if v := lb[it.off+q]; v > d.Lower[q] {
-					d.Lower[q] = v
+				// The parameters kept are those of the best bound this optimisation
+				// computed, even when an inherited bound is better still: they are the
+				// warm start of the children.
+				v := lb[it.off+q]
+				if v > bests[k].lower[q] {
+					bests[k].lower[q] = v
 					s.keepRow(bests[k], d, q)
 				}
+				d.Lower[q] = math.Max(d.Lower[q], v)
 			}
 			if !d.Proven() {
 				next = append(next, k)
@@ -529,7 +541,7 @@ type candidate struct {
 // shortlist scores the unsplit unstable neurons of item it from the rows entering every
 // activation (tape) as BaBSR does — the bound improvement estimated from the upper
 // relaxation's intercept and the pre-activation bias — and returns the top k by that
-// score plus the top k by the intercept score alone.
+// score, the best of every layer by it, and the top k by the intercept score alone.
 func (s *SplitSolver) shortlist(it *bitem, tape []*rows, k int) []candidate {
 	var byScore, byIcp []candidate
 	for p, rx := range s.rx {
@@ -558,13 +570,27 @@ func (s *SplitSolver) shortlist(it *bitem, tape []*rows, k int) []candidate {
 	if len(byScore) == 0 {
 		return nil
 	}
+	// The best-scored neuron of every layer joins the shortlist: the scores of
+	// different layers are not comparable enough to leave whole layers out (on deep
+	// networks they favour the last layer, whose splits often gain nothing).
+	var perLayer []candidate
+	for _, c := range byScore {
+		if n := len(perLayer); n == 0 || perLayer[n-1].p != c.p {
+			perLayer = append(perLayer, c)
+		} else if c.score > perLayer[n-1].score {
+			perLayer[n-1] = c
+		}
+	}
 	sort.SliceStable(byScore, func(a, b int) bool { return byScore[a].score > byScore[b].score })
 	sort.SliceStable(byIcp, func(a, b int) bool { return byIcp[a].score < byIcp[b].score })
 	out := append([]candidate(nil), byScore[:min(k, len(byScore))]...)
+	extra := perLayer
 	for _, c := range byIcp[:min(k, len(byIcp))] {
-		if c.score >= -1e-12 {
-			break
+		if c.score < -1e-12 {
+			extra = append(extra, c)
 		}
+	}
+	for _, c := range extra {
 		dup := false
 		for _, o := range out {
 			if o.p == c.p && o.i == c.i {
@@ -581,8 +607,8 @@ func (s *SplitSolver) shortlist(it *bitem, tape []*rows, k int) []candidate {
 
 // decide picks every open item's next split. With o.Candidates > 0 both children of
 // each shortlisted neuron are bounded by one backward pass under the domain's α and β
-// (the new split's β at 0) and the neuron whose worse child is best wins; the children's
-// bounds become their starting bounds.
+// (the new split's β at 0) and the neuron whose better child (worse with
+// o.ReduceMin) is best wins; the children's bounds become their starting bounds.
 func (s *SplitSolver) decide(ctx context.Context, e *engine, open []*bitem, tape []*rows, o BetaOptions) error {
 	k := o.Candidates
 	if k < 0 {
@@ -640,10 +666,19 @@ func (s *SplitSolver) decide(ctx context.Context, e *engine, open []*bitem, tape
 			for q := 0; q < v.n; q++ {
 				x := lb[v.off+q]
 				est[side][q] = x
-				val[side] = math.Max(val[side], math.Max(x, it.d.Lower[q]))
+				// Rank by the estimates themselves: one pass without optimisation is
+				// often below the parent's optimised bound, and clamping to it would
+				// make every candidate tie.
+				val[side] = math.Max(val[side], x)
 			}
 		}
-		score := math.Min(val[0], val[1])
+		// The better child decides (alpha-beta-CROWN's reduceop "max", its choice for
+		// the mnist_fc and oval benchmarks): a split that nearly proves one side beats
+		// one that nudges both.
+		score := math.Max(val[0], val[1])
+		if o.ReduceMin {
+			score = math.Min(val[0], val[1])
+		}
 		if !it.d.has || score > bestVal[tr.owner] {
 			bestVal[tr.owner] = score
 			it.d.next = Split{Layer: tr.c.p, Neuron: tr.c.i}

@@ -28,6 +28,11 @@ type Config struct {
 	// instead of globally.
 	Score    graft.Kind
 	PerLayer bool
+	// Instability, if positive, is the weight β of graft.InstabilityAware, a documented
+	// extension of the paper: each neuron's score is lowered by how often its CROWN
+	// pre-activation bounds at Eps straddle zero over the calibration set, so that the
+	// neurons that make verification hard are grafted first (0: the paper's score).
+	Instability float64
 	// Calibration is the number of random training samples the scores average over.
 	Calibration int
 
@@ -132,6 +137,9 @@ func (c *Config) check() error {
 			return errors.New("experiment: counts must be ≥ 0")
 		}
 	}
+	if math.IsNaN(c.Instability) || c.Instability < 0 || c.Instability > 1 {
+		return fmt.Errorf("experiment: instability weight %v outside [0, 1]", c.Instability)
+	}
 	if c.Calibration == 0 {
 		return errors.New("experiment: calibration set is empty")
 	}
@@ -153,6 +161,9 @@ func (c *Config) modelKey(kind string, ratio float64) string {
 	}
 	if kind != "baseline" {
 		k += fmt.Sprintf(" %s ratio=%g score=%s perlayer=%v calib=%d finetune=%d", kind, ratio, c.Score, c.PerLayer, c.Calibration, c.FineTuneEpochs)
+		if c.Instability > 0 {
+			k += fmt.Sprintf(" instability=%g", c.Instability)
+		}
 	}
 	return k
 }

@@ -230,6 +230,7 @@ func TestRenderHandMadeResult(t *testing.T) {
 		"| baseline | 20 | 1200000 | 600 | 2000 | 1000 |",
 		"Complete verification (branch and bound) was not available",
 		"hand-written",
+		"| 0.5 | -1.5 / -48.0 | +19.0 / +25.0 | +35.0 / +30.0 |",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q", want)
@@ -238,6 +239,14 @@ func TestRenderHandMadeResult(t *testing.T) {
 	if strings.Contains(md, "verified % complete") {
 		t.Error("complete column without complete results")
 	}
+	if strings.Contains(md, "collapsed") {
+		t.Error("a model flagged as collapsed at 50% clean accuracy")
+	}
+	res.Rows[3].Clean.Correct = 1500
+	if !strings.Contains(Markdown(res, ""), "**pruned 0.5 has collapsed**: clean accuracy 15.0%") {
+		t.Error("a model at 15% clean accuracy is not flagged")
+	}
+	res.Rows[3].Clean.Correct = 5000
 
 	dir := t.TempDir()
 	if err := Render(dir, res, ""); err != nil {
@@ -427,5 +436,68 @@ func TestResumeAddsOnlyNewColumn(t *testing.T) {
 		if a.Clean != b.Clean || !reflect.DeepEqual(a.CROWN, b.CROWN) || b.Complete == nil || b.Complete.Total != 10 {
 			t.Errorf("%s: first %+v, resumed %+v", a.Model, a, b)
 		}
+	}
+}
+
+// The per-neuron instability tally agrees with the per-layer unstable counts that
+// certification reports for the same images, and a run with the instability-aware score
+// logs the tally and keys its models apart.
+func TestInstabilityCounts(t *testing.T) {
+	ctx := context.Background()
+	trainSet, testSet := mnist(t, 300, 40)
+	base := smallMLP(t)
+	o := train.DefaultTrain(0.02)
+	o.Epochs, o.BatchSize = 2, 64
+	if _, err := train.Train(ctx, base, trainSet, o, nil); err != nil {
+		t.Fatal(err)
+	}
+	const n = 25
+	counts, err := unstableCounts(ctx, base, testSet.X[:n*784], testSet.Labels[:n], 0.02, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	idx := make([]int, n)
+	for i := range idx {
+		idx[i] = i
+	}
+	rep, err := certify.Run(ctx, base, "small", testSet.X, testSet.Labels, idx, certify.Options{Eps: 0.02, Jobs: 1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(counts) != 2 || len(counts[0]) != 24 || len(counts[1]) != 24 {
+		t.Fatalf("tally shape %d layers", len(counts))
+	}
+	for l := range counts {
+		want := 0
+		for _, s := range rep.Samples {
+			want += s.Unstable[l]
+		}
+		got := 0.0
+		for _, v := range counts[l] {
+			if v < 0 || v > n {
+				t.Fatalf("layer %d: count %v", l, v)
+			}
+			got += v
+		}
+		if got != float64(want) {
+			t.Errorf("layer %d: tally sums to %v, certification counts %d", l, got, want)
+		}
+		if want == 0 {
+			t.Errorf("layer %d: no unstable neuron at all; the check is vacuous", l)
+		}
+	}
+
+	cfg := tinyConfig(t.TempDir(), base)
+	cfg.FineTuneEpochs, cfg.AlphaCount, cfg.PGDCount = 0, 0, 0
+	cfg.Instability = 1
+	var logs []string
+	cfg.Log = func(line string) { logs = append(logs, line) }
+	res, err := Run(ctx, cfg, trainSet, testSet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(strings.Join(logs, "\n"), "unstable neurons per calibration image under CROWN") ||
+		!strings.Contains(res.Rows[2].ModelKey, "instability=1") || !strings.Contains(Markdown(res, ""), "Instability-aware scores") {
+		t.Errorf("instability run: key %q, logs %v", res.Rows[2].ModelKey, logs)
 	}
 }

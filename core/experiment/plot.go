@@ -51,6 +51,9 @@ func VerifiedPlot(res *Result, path string) error {
 	p.X.Label.Text = "ratio of neurons grafted / pruned (0 = baseline)"
 	p.Y.Label.Text = "accuracy on the test images (%)"
 	p.X.Min, p.X.Max, p.Y.Min, p.Y.Max = 0, 1, 0, 100
+	if k := len(res.Protocol.Ratios); k > 0 {
+		p.X.Max = math.Min(1, math.Ceil(10*res.Protocol.Ratios[k-1]+0.5)/10)
+	}
 	leg := plot.NewLegend()
 	p.Add(plotter.NewGrid())
 	type metric struct {
@@ -60,9 +63,9 @@ func VerifiedPlot(res *Result, path string) error {
 		value func(*Row) (float64, bool)
 	}
 	metrics := []metric{
-		{"clean", []vg.Length{vg.Points(2), vg.Points(2)}, draw.CircleGlyph{}, func(r *Row) (float64, bool) { return 100 * r.Clean.Rate(), r.Clean.Total > 0 }},
-		{"verified, CROWN", nil, draw.TriangleGlyph{}, func(r *Row) (float64, bool) { return 100 * r.CROWN.Rate(), r.CROWN != nil }},
-		{"verified, α-CROWN", nil, draw.SquareGlyph{}, func(r *Row) (float64, bool) { return 100 * r.Alpha.Rate(), r.Alpha != nil }},
+		{"clean", []vg.Length{vg.Points(1), vg.Points(3)}, draw.CircleGlyph{}, func(r *Row) (float64, bool) { return 100 * r.Clean.Rate(), r.Clean.Total > 0 }},
+		{"verified, CROWN", []vg.Length{vg.Points(6), vg.Points(3)}, draw.TriangleGlyph{}, func(r *Row) (float64, bool) { return 100 * r.CROWN.Rate(), r.CROWN != nil }},
+		{"verified, α-CROWN", []vg.Length{vg.Points(8), vg.Points(2), vg.Points(2), vg.Points(2)}, draw.SquareGlyph{}, func(r *Row) (float64, bool) { return 100 * r.Alpha.Rate(), r.Alpha != nil }},
 		{"verified, complete", nil, draw.PyramidGlyph{}, func(r *Row) (float64, bool) { return 100 * r.Complete.Rate(), r.Complete != nil }},
 	}
 	n := 0
@@ -90,7 +93,7 @@ func VerifiedPlot(res *Result, path string) error {
 	if n == 0 {
 		return errors.New("experiment: plot: no measurements to draw")
 	}
-	return saveSVG(p, &leg, 8.5*vg.Inch, 4.5*vg.Inch, path)
+	return saveSVG(p, &leg, 8.8*vg.Inch, 4.5*vg.Inch, path)
 }
 
 // UnstablePlot draws, per activation layer, the mean number of CROWN-unstable neurons of
@@ -149,7 +152,7 @@ func UnstablePlot(res *Result, path string) error {
 	// Room for the outer bars of the first and last groups, and above the tallest bar.
 	p.X.Min, p.X.Max = -0.6, float64(len(res.Layers))-0.4
 	p.Y.Max = math.Max(1, top*1.08)
-	return saveSVG(p, &leg, 8.5*vg.Inch, 4.5*vg.Inch, path)
+	return saveSVG(p, &leg, 8.8*vg.Inch, 4.5*vg.Inch, path)
 }
 
 // shade colours a bar by kind, lighter for lower ratios.
@@ -166,7 +169,7 @@ func shade(r *Row) color.Color {
 }
 
 // legendWidth is the strip right of the plot area that holds the legend.
-const legendWidth = 2.3 * vg.Inch
+const legendWidth = 2.6 * vg.Inch
 
 // saveSVG draws p with leg to the right of it (legends inside the plot area hide data).
 func saveSVG(p *plot.Plot, leg *plot.Legend, w, h vg.Length, path string) error {

@@ -16,6 +16,7 @@ const (
 	goalRatio        = 0.5
 	goalVerifiedGain = 20.0 // points of verified accuracy the paper's claim needs
 	goalCleanLoss    = 2.0  // points of clean accuracy it may cost
+	collapsed        = 0.2  // clean accuracy below which a model is flagged as collapsed (chance is 0.1)
 )
 
 // Render writes the Markdown report and its SVG figures into dir. notes, if not empty, is
@@ -67,6 +68,9 @@ func Markdown(res *Result, notes string) string {
 		rank = "within each layer"
 	}
 	w("- **Scores**: %s score of every ReLU neuron of the baseline over %d random training images; neurons ranked %s, the lowest fraction r selected.\n", p.Score, p.Calibration, rank)
+	if p.Instability > 0 {
+		w("- **Instability-aware scores** (an extension, not the paper's recipe): each score s is replaced by s·(1 − β·u/n) with β = %g, where u counts the calibration images (of n) on which the neuron's CROWN pre-activation bounds at ε straddle zero, so that often-unstable neurons are grafted first.\n", p.Instability)
+	}
 	w("- **Grafted**: selected neurons become a·x + b (start a = 0.4, b = 0; a and b trained). **Pruned**: selected neurons output 0 (a = b = 0, frozen), the paper's baseline.\n")
 	w("- **Fine-tuning** (both): %d epochs, the paper's recipe: SGD momentum 0.9, cosine schedule, lr 1e-3 and weight decay 5e-4 for weights, lr 0.01 without decay for a and b, FGSM-RS + GradAlign λ 0.2 at ε = %g, batch 128. (The paper fine-tunes 100 epochs.)\n", p.FineTuneEpochs, res.Eps)
 	w("- **Clean accuracy** on the first %d test images; **PGD accuracy** under PGD-%d (%d restart(s), step 2.5ε/%d, a sample counts as broken if any iterate is misclassified) on the first %d.\n",
@@ -120,6 +124,14 @@ func Markdown(res *Result, notes string) string {
 		w(" |\n")
 	}
 	w("\nVerified %% is out of the images each verifier ran on (not out of the correctly classified ones); the margin column averages, over those images, the smallest lower bound of f_label − f_j (positive: verified).\n\n")
+	deltaTable(&b, res, hasComplete)
+	for i := range res.Rows {
+		r := &res.Rows[i]
+		if r.Clean.Total > 0 && r.Clean.Rate() < collapsed {
+			w("**%s %s has collapsed**: clean accuracy %s%%, about chance. A network whose output hardly depends on its input \"verifies\" the images of the one class it predicts, so its verified accuracy says nothing about robustness.\n\n",
+				r.Kind, ratioLabel(r), pct(r.Clean.Rate()))
+		}
+	}
 
 	w("### Unstable neurons per layer\n\nMean number of ReLU neurons per test image whose CROWN pre-activation bounds straddle zero (grafted neurons are linear and never counted), over the CROWN images.\n\n")
 	w("| model | ratio |")
@@ -323,4 +335,52 @@ func yesNo(ok bool) string {
 		return "yes"
 	}
 	return "no"
+}
+
+// deltaTable writes, per ratio, how far grafting and pruning moved clean and verified
+// accuracy from the baseline, in percentage points.
+func deltaTable(b *strings.Builder, res *Result, hasComplete bool) {
+	base := res.Find("baseline", 0)
+	if base == nil {
+		return
+	}
+	w := func(format string, args ...any) { fmt.Fprintf(b, format, args...) }
+	w("### Change from the baseline (percentage points, grafted / pruned)\n\n| ratio | clean | verified, CROWN | verified, α-CROWN |")
+	if hasComplete {
+		w(" verified, complete |")
+	}
+	w("\n|---|---|---|---|")
+	if hasComplete {
+		w("---|")
+	}
+	w("\n")
+	d := func(g, p *Row, rate func(*Row) (float64, bool)) string {
+		cell := func(r *Row) string {
+			if r == nil {
+				return "—"
+			}
+			v, ok := rate(r)
+			bv, bok := rate(base)
+			if !ok || !bok {
+				return "—"
+			}
+			return fmt.Sprintf("%+.1f", 100*(v-bv))
+		}
+		return cell(g) + " / " + cell(p)
+	}
+	for _, ratio := range res.Protocol.Ratios {
+		g, p := res.Find("grafted", ratio), res.Find("pruned", ratio)
+		if g == nil && p == nil {
+			continue
+		}
+		w("| %g | %s | %s | %s |", ratio,
+			d(g, p, func(r *Row) (float64, bool) { return r.Clean.Rate(), r.Clean.Total > 0 }),
+			d(g, p, func(r *Row) (float64, bool) { return r.CROWN.Rate(), r.CROWN != nil }),
+			d(g, p, func(r *Row) (float64, bool) { return r.Alpha.Rate(), r.Alpha != nil }))
+		if hasComplete {
+			w(" %s |", d(g, p, func(r *Row) (float64, bool) { return r.Complete.Rate(), r.Complete != nil }))
+		}
+		w("\n")
+	}
+	w("\n")
 }

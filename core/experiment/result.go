@@ -26,6 +26,7 @@ type Protocol struct {
 	Ratios          []float64 `json:"ratios"`
 	Score           string    `json:"score"`
 	PerLayer        bool      `json:"per_layer"`
+	Instability     float64   `json:"instability,omitempty"`
 	Calibration     int       `json:"calibration"`
 	CleanCount      int       `json:"clean_count"`
 	PGDCount        int       `json:"pgd_count"`

@@ -57,7 +57,7 @@ func Run(ctx context.Context, cfg Config, trainSet, testSet train.Data) (*Result
 	r.res = &Result{Arch: cfg.Arch, Eps: cfg.Eps, Seed: cfg.Seed, Command: cfg.Command, Cores: cores,
 		Protocol: Protocol{TrainSamples: trainSet.Len(), TestSamples: testSet.Len(), TrainEpochs: cfg.TrainEpochs,
 			FineTuneEpochs: cfg.FineTuneEpochs, Ratios: cfg.Ratios, Score: cfg.Score.String(),
-			PerLayer: cfg.PerLayer, Calibration: cfg.Calibration, CleanCount: r.clip(cfg.CleanCount, true),
+			PerLayer: cfg.PerLayer, Instability: cfg.Instability, Calibration: cfg.Calibration, CleanCount: r.clip(cfg.CleanCount, true),
 			PGDCount: r.clip(cfg.PGDCount, false), PGDSteps: cfg.PGDSteps, PGDRestarts: max(1, cfg.PGDRestarts),
 			CROWNCount: r.clip(cfg.CROWNCount, false), AlphaCount: r.clip(cfg.AlphaCount, false),
 			AlphaIterations: r.alphaIters(), BaselineGiven: cfg.Baseline != nil}}
@@ -113,6 +113,22 @@ func (r *runner) run(ctx context.Context) error {
 	scores, err := graft.Scores(ctx, base, X, len(idx), r.cfg.Score, y)
 	if err != nil {
 		return fmt.Errorf("experiment: scoring the baseline: %w", err)
+	}
+	if r.cfg.Instability > 0 {
+		counts, err := unstableCounts(ctx, base, X, y, r.cfg.Eps, r.cfg.Jobs)
+		if err != nil {
+			return fmt.Errorf("experiment: instability of the baseline: %w", err)
+		}
+		mean := make([]float64, len(counts))
+		for l, c := range counts {
+			for _, v := range c {
+				mean[l] += v / float64(len(y))
+			}
+		}
+		r.logf("baseline: unstable neurons per calibration image under CROWN at eps %g: %s", r.cfg.Eps, fmtFloats(mean, 1))
+		if scores, err = graft.InstabilityAware(scores, counts, len(y), r.cfg.Instability); err != nil {
+			return fmt.Errorf("experiment: %w", err)
+		}
 	}
 	for _, ratio := range r.cfg.Ratios {
 		masks, err := graft.Mask(scores, ratio, r.cfg.PerLayer)
