@@ -100,8 +100,8 @@ func TestVerifyClassification(t *testing.T) {
 	}
 	type report struct {
 		Verified, Falsified, Unknown, Misclassified, Total int
-		Seconds                                           *float64
-		Samples                                           []sample
+		Seconds                                            *float64
+		Samples                                            []sample
 	}
 	run := func(args ...string) report {
 		t.Helper()

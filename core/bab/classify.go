@@ -41,6 +41,7 @@ func VerifySample(ctx context.Context, net *nn.Network, x []float64, label, inde
 	for r := 0; r < classes-1; r++ {
 		p.disj = append(p.disj, []spec.Row{{C: C[r*classes : (r+1)*classes], D: 0}})
 	}
+	opts.GiveUpEarly = true
 	res, err := solve(ctx, net, []*problem{p}, opts)
 	if err != nil {
 		return rep, fmt.Errorf("sample %d: %w", index, err)

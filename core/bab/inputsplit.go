@@ -47,7 +47,7 @@ func (r *runner) inputBaB(ctx context.Context, p *problem, pk int) outcome {
 	C, D, owner := flatRows(p, all, m)
 	t := time.Now()
 	res, err := crown.Bound(ctx, r.net, p.lo, p.hi, C, crown.Options{Method: crown.AlphaCROWN,
-		Iterations: r.o.RootIterations, StopWhenPositive: true})
+		Iterations: r.o.RootIterations, StopWhenPositive: true, Threads: r.o.Workers})
 	r.stats.BoundSeconds += time.Since(t).Seconds()
 	if err != nil {
 		r.reason = err.Error()
@@ -86,11 +86,55 @@ func (r *runner) inputBaB(ctx context.Context, p *problem, pk int) outcome {
 		if err != nil {
 			return err
 		}
-		bounds := bounder.Bound
-		if quick {
-			bounds = bounder.Quick
+		// For conjunctions of several rows, the weights λ of the best convex combination
+		// of their linear bounds (jointBound) also give a combined row Σλ_r(C_r·y − D_r)
+		// that CROWN bounds directly, choosing its relaxation for the combination.
+		type joint struct {
+			lp  float64
+			lam []float64
 		}
-		bb, err := bounds(ctx, d.lo, d.hi, rs, parent)
+		joints := map[int]*joint{}
+		var jointOrder []int
+		combine := func(bb *crown.BoxBound) (cc, dc []float64) {
+			for _, k := range parentOpen {
+				var A, B []float64
+				var rows []int
+				for i, o := range owner {
+					if o == k {
+						a, b := rowFunc(bb, i, d.lo, d.hi)
+						A, B, rows = append(A, a...), append(B, b), append(rows, i)
+					}
+				}
+				if len(B) < 2 {
+					continue
+				}
+				v, lam, ok := jointBound(A, B, d.lo, d.hi)
+				if !ok {
+					continue
+				}
+				joints[k] = &joint{lp: v, lam: lam}
+				if nonzero(lam) < 2 {
+					continue // one row alone is best: nothing to combine
+				}
+				jointOrder = append(jointOrder, k)
+				c := make([]float64, m)
+				dd := 0.0
+				for t, i := range rows {
+					for j := 0; j < m; j++ {
+						c[j] += lam[t] * C[i*m+j]
+					}
+					dd += lam[t] * D[i]
+				}
+				cc, dc = append(cc, c...), append(dc, dd)
+			}
+			return cc, dc
+		}
+		var bb *crown.BoxBound
+		if quick {
+			bb, err = bounder.Quick(ctx, d.lo, d.hi, rs, parent)
+		} else {
+			bb, err = bounder.BoundExtra(ctx, d.lo, d.hi, rs, parent, combine)
+		}
 		if err != nil {
 			return err
 		}
@@ -104,6 +148,12 @@ func (r *runner) inputBaB(ctx context.Context, p *problem, pk int) outcome {
 		for i, k := range owner {
 			if v, ok := val[k]; !ok || bb.Lower[i] > v {
 				val[k] = bb.Lower[i]
+			}
+		}
+		for t, k := range jointOrder {
+			val[k] = math.Max(val[k], joints[k].lp)
+			if t < len(bb.Extra) {
+				val[k] = math.Max(val[k], bb.Extra[t])
 			}
 		}
 		// Clip the box to the hull of the points that can still be unsafe: those where
@@ -122,18 +172,8 @@ func (r *runner) inputBaB(ctx context.Context, p *problem, pk int) outcome {
 				}
 			}
 			var lam []float64
-			if len(B) > 1 {
-				// Jointly the rows may exclude the box although each alone does not.
-				v, l, ok := jointBound(A, B, d.lo, d.hi)
-				if ok && v > val[k] {
-					val[k] = v
-				}
-				if ok {
-					lam = l
-				}
-				if val[k] > 0 {
-					continue
-				}
+			if j := joints[k]; j != nil {
+				lam = j.lam
 			}
 			lo, hi := append([]float64(nil), d.lo...), append([]float64(nil), d.hi...)
 			empty := false
@@ -357,9 +397,6 @@ func (r *runner) inputBaB(ctx context.Context, p *problem, pk int) outcome {
 				q.push(d)
 			}
 		}
-		if dbgHook != nil {
-			dbgHook(q)
-		}
 		// Counterexamples near the decision boundary are too rare for an attack on the
 		// whole box; the sub-boxes with the lowest bounds are where they hide. Spend a
 		// bounded share of the time attacking those.
@@ -557,4 +594,14 @@ func (r *runner) parallel(ctx context.Context, n int, f func(i int) error) error
 		}
 	}
 	return nil
+}
+
+func nonzero(v []float64) int {
+	n := 0
+	for _, x := range v {
+		if x != 0 {
+			n++
+		}
+	}
+	return n
 }

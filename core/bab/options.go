@@ -62,6 +62,10 @@ type Options struct {
 	// instances are sat); otherwise the root bound runs first and the attack only when
 	// it does not prove the property.
 	AttackFirst bool
+	// GiveUpEarly ends a ReLU-split branch and bound (verdict unknown) once it is
+	// hopeless: a quarter of its time is spent, no subdomain has been proven, and the
+	// global lower bound has closed less than half of its gap. VerifySample sets it.
+	GiveUpEarly bool
 	// Progress, when set, is called after every branching round.
 	Progress func(Progress)
 }

@@ -221,7 +221,7 @@ func (r *runner) problem(ctx context.Context, p *problem, pk int) outcome {
 	C, D, owner := flatRows(p, all, m)
 	t := time.Now()
 	solver, res, err := crown.NewSplitSolver(ctx, r.net, p.lo, p.hi, C, crown.Options{
-		Method: crown.AlphaCROWN, Iterations: r.o.RootIterations, StopWhenPositive: true})
+		Method: crown.AlphaCROWN, Iterations: r.o.RootIterations, StopWhenPositive: true, Threads: r.o.Workers})
 	r.stats.BoundSeconds += time.Since(t).Seconds()
 	if err != nil {
 		r.reason = err.Error()
@@ -308,15 +308,19 @@ func (r *runner) reluBaB(ctx context.Context, s *crown.SplitSolver, p *problem, 
 		}
 		return proven, true
 	}
+	babStart := time.Now()
 	root := s.Root(rs, rootLower)
 	if out, ok := bound([]*crown.Domain{root}, beta); !ok {
 		return out
 	}
+	rootValue := root.Value()
 	var leaves []*crown.Domain
 	minProven := inf
+	provenCount := 0
 	admit := func(d *crown.Domain) {
 		switch {
 		case d.Proven():
+			provenCount++
 			minProven = math.Min(minProven, d.Value())
 		case d.Leaf() || !d.Decided():
 			leaves = append(leaves, d)
@@ -361,6 +365,11 @@ func (r *runner) reluBaB(ctx context.Context, s *crown.SplitSolver, p *problem, 
 			r.progress(q.Len(), bounded, q.min())
 			return gaveUp
 		}
+		if r.o.GiveUpEarly && r.hopeless(ctx, babStart, rootValue, q.min(), provenCount) {
+			r.reason = "branch and bound made too little progress to finish in time"
+			r.progress(q.Len(), bounded, q.min())
+			return gaveUp
+		}
 		q.setReverse(int64(q.total) > r.o.MemoryLimit/2)
 		var kids []*crown.Domain
 		for q.Len() > 0 && len(kids) < 2*batch {
@@ -389,13 +398,27 @@ func (r *runner) reluBaB(ctx context.Context, s *crown.SplitSolver, p *problem, 
 		for _, d := range kids {
 			admit(d)
 		}
-		if dbgRelu != nil {
-			dbgRelu(q)
-		}
 		r.progress(q.Len(), bounded, q.min())
 	}
 	r.progress(0, bounded, minProven)
 	return proven
+}
+
+// hopeless reports that a branch and bound started at start cannot plausibly finish
+// before the context's deadline: a quarter of its time is gone, not one subdomain has
+// been proven, and the global lower bound has closed less than half of the gap it
+// started with. (On networks whose bounds are far too loose the bound creeps up
+// logarithmically and the remaining time would be spent for nothing.)
+func (r *runner) hopeless(ctx context.Context, start time.Time, root, now float64, proven int) bool {
+	deadline, ok := ctx.Deadline()
+	if !ok || proven > 0 || !(root < 0) {
+		return false
+	}
+	total := deadline.Sub(start)
+	if time.Since(start) < total/4 {
+		return false
+	}
+	return now-root < -root/2
 }
 
 func minValue(ds []*crown.Domain) float64 {

@@ -74,6 +74,8 @@ type BoxBound struct {
 	// branching scores and counterexample candidates come from it.
 	A    []float64
 	Bias []float64
+	// Extra holds the lower bounds of the rows BoxBounder.Combine asked for.
+	Extra []float64
 	// preLo/preHi are the bounds of every activation layer's input, in order.
 	preLo, preHi [][]float64
 }
@@ -81,17 +83,26 @@ type BoxBound struct {
 // Bound bounds rows over [lo, hi]. parent, when not nil, is the bound of a box that
 // contains [lo, hi]; its intermediate bounds tighten this one's.
 func (b *BoxBounder) Bound(ctx context.Context, lo, hi []float64, rs *RowSet, parent *BoxBound) (*BoxBound, error) {
-	return b.bound(ctx, lo, hi, rs, parent, false)
+	return b.bound(ctx, lo, hi, rs, parent, false, nil)
+}
+
+// BoundExtra is Bound followed by combine, which may return more rows (C, D as for a
+// RowSet) from the result; they are bounded under the same relaxations and their lower
+// bounds stored in BoxBound.Extra. Input-split branch and bound uses it for a convex
+// combination of a conjunction's rows: bounding the combination directly lets CROWN
+// choose its relaxation for it, which beats combining the rows' own bounds.
+func (b *BoxBounder) BoundExtra(ctx context.Context, lo, hi []float64, rs *RowSet, parent *BoxBound, combine func(*BoxBound) (C, D []float64)) (*BoxBound, error) {
+	return b.bound(ctx, lo, hi, rs, parent, false, combine)
 }
 
 // Quick is Bound without CROWN passes for the intermediate layers: their bounds are
 // interval bounds intersected with the parent's, and only the rows themselves are
 // propagated backwards. It is far cheaper and looser, for ranking candidate splits.
 func (b *BoxBounder) Quick(ctx context.Context, lo, hi []float64, rs *RowSet, parent *BoxBound) (*BoxBound, error) {
-	return b.bound(ctx, lo, hi, rs, parent, true)
+	return b.bound(ctx, lo, hi, rs, parent, true, nil)
 }
 
-func (b *BoxBounder) bound(ctx context.Context, lo, hi []float64, rs *RowSet, parent *BoxBound, quick bool) (*BoxBound, error) {
+func (b *BoxBounder) bound(ctx context.Context, lo, hi []float64, rs *RowSet, parent *BoxBound, quick bool, combine func(*BoxBound) (C, D []float64)) (*BoxBound, error) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
@@ -138,6 +149,16 @@ func (b *BoxBounder) bound(ctx context.Context, lo, hi []float64, rs *RowSet, pa
 	r = e.toInput(r)
 	out.A = r.a
 	out.Bias = r.bias
+	if combine != nil {
+		if C, D := combine(out); len(D) > 0 {
+			if extra, err := NewRowSet(C, D, rs.M); err == nil {
+				x := newRows(extra.N, extra.M)
+				extra.rowsInto(x, 0)
+				x = e.backward(len(e.ops), x, nil, nil)
+				out.Extra = e.concretize(x)
+			}
+		}
+	}
 	return out, nil
 }
 
