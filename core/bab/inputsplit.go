@@ -39,6 +39,7 @@ func (r *runner) inputBaB(ctx context.Context, p *problem, pk int) outcome {
 		r.reason = err.Error()
 		return gaveUp
 	}
+
 	all := make([]int, len(p.disj))
 	for k := range all {
 		all[k] = k

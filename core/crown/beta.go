@@ -109,7 +109,16 @@ func NewSplitSolver(ctx context.Context, net *nn.Network, lo, hi, C []float64, o
 	default:
 		return nil, nil, fmt.Errorf("crown: split solver needs CROWN or α-CROWN root bounds, not %q", opts.Method)
 	}
-	s := &SplitSolver{net: net, lo: lo, hi: hi, pos: map[int]int{}, pool: make(chan *engine, 64)}
+	s := splitView(e)
+	e.keepTighter = false
+	s.pool <- e
+	return s, res, nil
+}
+
+// splitView builds a solver over the boxes engine e holds (its activation layers'
+// input bounds), without putting e into the pool.
+func splitView(e *engine) *SplitSolver {
+	s := &SplitSolver{net: e.net, lo: e.lo, hi: e.hi, pos: map[int]int{}, pool: make(chan *engine, 64)}
 	for k, o := range e.ops {
 		act, ok := o.(*actOp)
 		if !ok {
@@ -134,9 +143,7 @@ func NewSplitSolver(ctx context.Context, net *nn.Network, lo, hi, C []float64, o
 		s.unst = append(s.unst, len(cols))
 		s.preB = append(s.preB, preBias(e, k, act.n))
 	}
-	e.keepTighter = false
-	s.pool <- e
-	return s, res, nil
+	return s
 }
 
 // preBias returns the constant term of the affine layer feeding activation layer k,
