@@ -122,12 +122,13 @@ func runVerify(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		if err != nil {
 			return err
 		}
-		opts.Progress = babProgress(stderr)
+		var end func()
+		opts.Progress, end = babProgress(stderr)
 		rep, err := bab.Verify(ctx, net, v, opts)
+		end()
 		if err != nil {
 			return err
 		}
-		endProgress(stderr)
 		if *out != "" {
 			if err := writeResultFile(*out, rep); err != nil {
 				return err
@@ -210,18 +211,22 @@ func writeResultFile(path string, rep *bab.Report) error {
 }
 
 // babProgress reports branch-and-bound progress on one overwritten stderr line, at
-// most every half second.
-func babProgress(w io.Writer) func(bab.Progress) {
+// most every half second after the first second; end clears the line if it was used.
+func babProgress(w io.Writer) (progress func(bab.Progress), end func()) {
+	start := time.Now()
 	var last time.Time
-	return func(p bab.Progress) {
-		if time.Since(last) < 500*time.Millisecond {
+	used := false
+	progress = func(p bab.Progress) {
+		if time.Since(start) < time.Second || time.Since(last) < 500*time.Millisecond {
 			return
 		}
-		last = time.Now()
+		last, used = time.Now(), true
 		fmt.Fprintf(w, "\rverify: %.1f s, %d subdomains bounded, %d open, lower bound %.4g   ", p.Elapsed.Seconds(), p.Bounded, p.Domains, p.Lower)
 	}
-}
-
-func endProgress(w io.Writer) {
-	fmt.Fprint(w, "\r"+strings.Repeat(" ", 78)+"\r")
+	end = func() {
+		if used {
+			fmt.Fprint(w, "\r"+strings.Repeat(" ", 78)+"\r")
+		}
+	}
+	return progress, end
 }
