@@ -44,6 +44,46 @@ bench: build
 clean:
 	rm -rf bin build/edge
 
+# ---- Complete verification (issue 5) ----------------------------------------------
+.PHONY: bench-vnncomp bench-verify
+# `make test` needs no change: the quick VNN-COMP subset (TestVNNCOMPQuick, well under
+# a minute), the exact-enumeration, attack and timeout tests run in `go test ./core/bab`;
+# `make test-full` (GRAFTCERT_FULL=1) adds TestVNNCOMPFull, every shared instance at the
+# competition's timeouts (about 2.5 hours on 2 cores; raise its -timeout if needed).
+
+VNNCOMP_BENCHMARKS ?= test acasxu mnist_fc oval21
+VNNCOMP_SCALE ?= 1
+VNNCOMP_OUT ?= build/vnncomp
+
+# Solved counts per VNN-COMP benchmark at the competition's timeouts (instances.csv
+# column 3, times VNNCOMP_SCALE) beside alpha-beta-CROWN's answers recorded in
+# ../shared/testdata/vnncomp/*/abcrown.csv, and any unsound answer (a report, not a
+# test). Per-instance results: $(VNNCOMP_OUT)/<benchmark>.csv and the result files in
+# $(VNNCOMP_OUT)/<benchmark>-cex/.
+bench-vnncomp: build
+	@mkdir -p $(VNNCOMP_OUT)
+	@set -e; for b in $(VNNCOMP_BENCHMARKS); do \
+	  ./$(BIN) vnncomp --instances $(TESTDATA)/vnncomp/$$b/instances.csv \
+	    --timeout-scale $(VNNCOMP_SCALE) --out $(VNNCOMP_OUT)/$$b.csv \
+	    --cex-dir $(VNNCOMP_OUT)/$$b-cex 2>$(VNNCOMP_OUT)/$$b.log; \
+	done
+
+# Classification mode, 60 s per sample (the paper's protocol): alpha-CROWN alone
+# ("before") and complete verification ("after") on samples 0-99 of mnist_6_100
+# (eps 0.026) and cifar_conv_small (eps 2/255). About 3 hours on 2 cores.
+VERIFY_COUNT ?= 100
+bench-verify: build
+	@mkdir -p $(VNNCOMP_OUT)
+	@set -e; for m in "mnist_6_100 mnist_eran 0.026" "cifar_conv_small cifar_sdp 0.00784313725490196"; do \
+	  set -- $$m; \
+	  ./$(BIN) bounds --model $(TESTDATA)/models/$$1.onnx --data $(TESTDATA)/data/$$2_X.npy \
+	    --labels $(TESTDATA)/data/$$2_y.npy --eps $$3 --method alpha-crown --count $(VERIFY_COUNT) | tail -1; \
+	  ./$(BIN) verify --model $(TESTDATA)/models/$$1.onnx --data $(TESTDATA)/data/$$2_X.npy \
+	    --labels $(TESTDATA)/data/$$2_y.npy --eps $$3 --count $(VERIFY_COUNT) --timeout 60 \
+	    --json > $(VNNCOMP_OUT)/verify-$$1.json 2> $(VNNCOMP_OUT)/verify-$$1.log; \
+	  tail -1 $(VNNCOMP_OUT)/verify-$$1.log; \
+	done
+
 # ---- Makefile fragment for issue 7 (the in-browser certifier) -------------------------
 # Merge into the Makefile. It assumes the existing variables GO, BIN (bin/graftcert) and
 # the `build` target. `make run` REPLACES the current `run` target.

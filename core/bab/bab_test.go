@@ -212,8 +212,9 @@ func runInstances(t *testing.T, dir string, rows []benchmarkRow, scale float64, 
 }
 
 // TestVNNCOMPQuick runs a quick subset of the shared VNN-COMP benchmarks: every test
-// instance, ACAS Xu instances of properties 1 to 4 (two of them sat) and two mnist_fc
-// instances (one sat, one unsat), each with a shortened timeout.
+// instance, ACAS Xu instances of properties 1 to 4 (two of them sat), three mnist_fc
+// instances (one sat, two unsat, one of which needs branch and bound) and one oval21
+// convolutional instance, each with a quarter of its timeout; every one must be solved.
 func TestVNNCOMPQuick(t *testing.T) {
 	pick := map[string][][2]string{
 		"test": nil, // all
@@ -227,9 +228,13 @@ func TestVNNCOMPQuick(t *testing.T) {
 		"mnist_fc": {
 			{"onnx/mnist-net_256x2.onnx", "vnnlib/prop_1_0.03.vnnlib"},
 			{"onnx/mnist-net_256x2.onnx", "vnnlib/prop_0_0.03.vnnlib"},
+			{"onnx/mnist-net_256x2.onnx", "vnnlib/prop_10_0.05.vnnlib"}, // needs ReLU-split BaB
+		},
+		"oval21": {
+			{"onnx/cifar_deep_kw.onnx", "vnnlib/cifar_deep_kw-img8406-eps0.00392156862745098.vnnlib"},
 		},
 	}
-	for _, bench := range []string{"test", "acasxu", "mnist_fc"} {
+	for _, bench := range []string{"test", "acasxu", "mnist_fc", "oval21"} {
 		dir, rows := readBenchmark(t, bench)
 		var sel []benchmarkRow
 		for _, r := range rows {
@@ -244,7 +249,7 @@ func TestVNNCOMPQuick(t *testing.T) {
 			}
 		}
 		c := runInstances(t, dir, sel, 0.25, true)
-		if bench != "mnist_fc" && c[Sat]+c[Unsat] != len(sel) {
+		if c[Sat]+c[Unsat] != len(sel) {
 			t.Errorf("%s: solved %d of %d", bench, c[Sat]+c[Unsat], len(sel))
 		}
 	}

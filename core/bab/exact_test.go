@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"math/rand/v2"
+	"os"
 	"testing"
 	"time"
 
@@ -179,7 +180,10 @@ func exactMin(t *testing.T, net *nn.Network, lo, hi []float64) float64 {
 func TestExactBaB(t *testing.T) {
 	rng := rand.New(rand.NewPCG(42, 7))
 	trials := 24
-	if testing.Short() {
+	switch {
+	case os.Getenv("GRAFTCERT_FULL") != "":
+		trials = 240
+	case testing.Short():
 		trials = 8
 	}
 	type tally struct{ right, unknown int }
@@ -221,6 +225,9 @@ func TestExactBaB(t *testing.T) {
 					t.Fatal(err)
 				}
 				name := map[Mode]string{InputSplit: "input", ReLUSplit: "relu"}[mode] + "/" + string(want)
+				if opts.Attack.Skip {
+					name += "/no-attack"
+				}
 				if got[name] == nil {
 					got[name] = &tally{}
 				}
@@ -243,10 +250,16 @@ func TestExactBaB(t *testing.T) {
 	}
 	for name, g := range got {
 		t.Logf("%s: %d right, %d undecided", name, g.right, g.unknown)
-		// Input splitting and β-CROWN are complete up to rounding on these margins;
-		// allow a rare undecided answer for ReLU splits without the attack.
-		if g.unknown > trials/8 {
-			t.Errorf("%s: %d of %d undecided", name, g.unknown, trials)
+		// Input splitting is complete on these margins, and so is β-CROWN for unsat
+		// (up to a rare leaf whose bound the optimiser does not close). Without the
+		// attack, ReLU splitting finds counterexamples only among the corners its
+		// bounds point to, which misses some.
+		limit := (g.right + g.unknown) / 10
+		if name == "relu/sat/no-attack" {
+			limit = (g.right + g.unknown) / 2
+		}
+		if g.unknown > limit {
+			t.Errorf("%s: %d of %d undecided", name, g.unknown, g.right+g.unknown)
 		}
 	}
 }

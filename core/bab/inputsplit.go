@@ -45,7 +45,7 @@ func (r *runner) inputBaB(ctx context.Context, p *problem, pk int) outcome {
 		all[k] = k
 	}
 	// Root: α-CROWN proves what it can outright.
-	C, D, owner := flatRows(p, all, m)
+	C, D, owner := flatRows(p, all)
 	t := time.Now()
 	res, err := crown.Bound(ctx, r.net, p.lo, p.hi, C, crown.Options{Method: crown.AlphaCROWN,
 		Iterations: r.o.RootIterations, StopWhenPositive: true, Threads: r.o.Workers})
@@ -82,7 +82,7 @@ func (r *runner) inputBaB(ctx context.Context, p *problem, pk int) outcome {
 	}
 	// bound fills d.bb, d.owner, d.open and d.value for the conjunctions parentOpen.
 	bound := func(d *idom, parentOpen []int, parent *crown.BoxBound, quick bool) error {
-		C, D, owner := flatRows(p, parentOpen, m)
+		C, D, owner := flatRows(p, parentOpen)
 		rs, err := crown.NewRowSet(C, D, m)
 		if err != nil {
 			return err

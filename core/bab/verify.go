@@ -176,8 +176,9 @@ func ctxOutcome(ctx context.Context, err error) outcome {
 	return gaveUp
 }
 
-// flatRows stacks the rows of the conjunctions ks of p.
-func flatRows(p *problem, ks []int, m int) (C, D []float64, owner []int) {
+// flatRows stacks the rows of the conjunctions ks of p: C row-major, D, and the
+// conjunction each row belongs to.
+func flatRows(p *problem, ks []int) (C, D []float64, owner []int) {
 	for _, k := range ks {
 		for _, row := range p.disj[k] {
 			C = append(C, row.C...)
@@ -185,7 +186,6 @@ func flatRows(p *problem, ks []int, m int) (C, D []float64, owner []int) {
 			owner = append(owner, k)
 		}
 	}
-	_ = m
 	return
 }
 
@@ -218,7 +218,7 @@ func (r *runner) problem(ctx context.Context, p *problem, pk int) outcome {
 		all[k] = k
 	}
 	m := r.net.OutSize()
-	C, D, owner := flatRows(p, all, m)
+	C, D, owner := flatRows(p, all)
 	t := time.Now()
 	solver, res, err := crown.NewSplitSolver(ctx, r.net, p.lo, p.hi, C, crown.Options{
 		Method: crown.AlphaCROWN, Iterations: r.o.RootIterations, StopWhenPositive: true, Threads: r.o.Workers})
@@ -257,7 +257,7 @@ func (r *runner) problem(ctx context.Context, p *problem, pk int) outcome {
 	// Hardest conjunction first: if it cannot be proven the rest need not be tried.
 	sort.SliceStable(open, func(a, b int) bool { return value[open[a]] < value[open[b]] })
 	for _, k := range open {
-		Ck, Dk, _ := flatRows(p, []int{k}, m)
+		Ck, Dk, _ := flatRows(p, []int{k})
 		var lk []float64
 		for i := range D {
 			if owner[i] == k {
