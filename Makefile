@@ -141,7 +141,7 @@ vet-wasm:
 # verify budget holds although no timer fires inside busy wasm code (about 15 s).
 test-wasm:
 	GOOS=js GOARCH=wasm $(GO) test -exec="$$($(GO) env GOROOT)/lib/wasm/go_js_wasm_exec" -timeout 5m \
-		-run 'TestBoundsMatchReference|TestPanicBecomesError|TestVerifyTimeout|TestErrorsKeepWorkerUsable|TestDgemm' ./wasm/worker/ ./wasm/wasmblas/
+		-run 'TestBoundsMatchReference|TestPanicBecomesError|TestVerifyTimeout|TestErrorsKeepWorkerUsable|TestDgemm' ./wasm/worker/ ./core/blas/
 
 # Browser test dependencies: Debian chromium (only when missing) and the pinned
 # playwright-core from web-test/package-lock.json. If chromium cannot be installed the

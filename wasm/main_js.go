@@ -10,9 +10,8 @@ import (
 	"sync"
 	"syscall/js"
 
-	"github.com/graftcert/graftcert/wasm/wasmblas"
+	"github.com/graftcert/graftcert/core/blas"
 	"github.com/graftcert/graftcert/wasm/worker"
-	"gonum.org/v1/gonum/blas/blas64"
 )
 
 // job is one request as it arrived: the JSON part and the named binary buffers,
@@ -56,9 +55,10 @@ func (q *queue) pop() job {
 }
 
 func main() {
-	// gonum has no assembly for wasm; its pure-Go Dgemm is 2–3× slower there than
-	// this packed, register-blocked one.
-	blas64.Use(wasmblas.Implementation{})
+	// gonum has no assembly for wasm; its pure-Go Dgemm is 2–3× slower there than the
+	// packed, register-blocked one of core/blas. core/nn's init installs it already;
+	// saying so here keeps the worker fast should that import ever go.
+	blas.Install()
 	post := js.Global().Get("graftcertPost")
 	uint8Array := js.Global().Get("Uint8Array")
 	object := js.Global().Get("Object")

@@ -245,32 +245,61 @@ func (o *convOp) col2im(cols []float64, nr int, out *rows, r0 int) {
 	ohw := c.OutH * c.OutW
 	ihw := c.InH * c.InW
 	w := nr * ohw
-	for ic := 0; ic < c.InC; ic++ {
-		for ky := 0; ky < c.KH; ky++ {
-			for kx := 0; kx < c.KW; kx++ {
+	for ky := 0; ky < c.KH; ky++ {
+		// Output rows whose input row lies on the map; the rest read padding.
+		oyLo, oyHi := validRange(c.OutH, c.SH, c.PT-ky*c.DH, c.InH)
+		for kx := 0; kx < c.KW; kx++ {
+			oxLo, oxHi := validRange(c.OutW, c.SW, c.PL-kx*c.DW, c.InW)
+			if oxLo >= oxHi || oyLo >= oyHi {
+				continue
+			}
+			xoff := kx*c.DW - c.PL
+			for ic := 0; ic < c.InC; ic++ {
 				src := cols[((ic*c.KH+ky)*c.KW+kx)*w:]
 				for r := 0; r < nr; r++ {
 					dch := out.row(r0 + r)[ic*ihw : (ic+1)*ihw]
 					sr := src[r*ohw : (r+1)*ohw]
-					for oy := 0; oy < c.OutH; oy++ {
+					for oy := oyLo; oy < oyHi; oy++ {
 						iy := oy*c.SH - c.PT + ky*c.DH
-						if iy < 0 || iy >= c.InH {
+						drow := dch[iy*c.InW : (iy+1)*c.InW]
+						srow := sr[oy*c.OutW+oxLo : oy*c.OutW+oxHi]
+						if c.SW == 1 {
+							d := drow[oxLo+xoff : oxHi+xoff]
+							d = d[:len(srow)]
+							for i, v := range srow {
+								d[i] += v
+							}
 							continue
 						}
-						drow := dch[iy*c.InW:]
-						srow := sr[oy*c.OutW : (oy+1)*c.OutW]
-						for ox, v := range srow {
-							ix := ox*c.SW - c.PL + kx*c.DW
-							if ix < 0 || ix >= c.InW {
-								continue
-							}
+						ix := oxLo*c.SW + xoff
+						for _, v := range srow {
 							drow[ix] += v
+							ix += c.SW
 						}
 					}
 				}
 			}
 		}
 	}
+}
+
+// validRange gives the output positions [lo, hi) of one kernel tap whose input
+// position o·stride − shift falls inside [0, size).
+func validRange(outN, stride, shift, size int) (lo, hi int) {
+	// o·stride ≥ shift and o·stride ≤ size − 1 + shift.
+	lo = 0
+	if shift > 0 {
+		lo = (shift + stride - 1) / stride
+	}
+	top := size - 1 + shift
+	if top < 0 {
+		return 0, 0
+	}
+	hi = min(outN, top/stride+1)
+	if lo > hi {
+		lo = hi
+	}
+	return lo, hi
 }
 
 // ---- Affine (elementwise) ----
