@@ -202,23 +202,24 @@
     }
 
     // verify decides one sample completely (PGD, then branch and bound with
-    // β-CROWN). With several workers the margin rows of the sample are shared out
-    // round-robin: each worker proves its rows; the sample is verified when all are,
-    // falsified as soon as one worker finds a counterexample (the others are stopped).
-    // opts: {index, eps, timeout, classes}; onProgress(worker, {domains, bounded,
-    // lower, seconds}). Resolves with {index, label, pred, result, seconds,
-    // counterexample, domains, workers}.
+    // β-CROWN). With n workers every worker gets the whole sample and shard {w, n}: all
+    // run the same deterministic first rounds of branch and bound, then each searches
+    // its share of the open subdomains (core/bab Shard). The sample is verified when
+    // every shard is (and all shared out the same frontier: equal fingerprints),
+    // falsified as soon as one worker finds a counterexample (the others are stopped),
+    // unknown otherwise. (Sharing margin rows, as before, idled all but one worker
+    // when one row was the hard one; every open row's tree is shared now.)
+    // opts: {index, eps, timeout}; onProgress(worker, {domains, bounded, lower,
+    // seconds}). Resolves with {index, label, pred, result, seconds, counterexample,
+    // domains, workers, shards: [{worker, result, domains, seconds, shard}]}.
     async _verify(n, model, data, opts, onProgress) {
       await this._prepare(n, model, data);
-      const rowsN = Math.max(1, (opts.classes || 10) - 1);
-      const k = Math.min(n, rowsN);
-      const hs = this.handles.slice(0, k);
-      const shares = hs.map((h, w) => (k === 1 ? null : [...Array(rowsN).keys()].filter((r) => r % k === w)));
+      const hs = this.handles.slice(0, n);
       const t0 = performance.now();
       let found = false;
       const results = await Promise.all(hs.map(async (h, w) => {
         const req = { type: "verify", indices: [opts.index], eps: opts.eps, timeout: opts.timeout || 60 };
-        if (shares[w]) req.rows = shares[w];
+        if (n > 1) req.shard = { index: w, count: n };
         try {
           const r = await h.call(req, (m) => { if (onProgress && m.bab) onProgress(w, m.bab); });
           if (r.verify.result === "falsified" && !found) {
@@ -233,15 +234,21 @@
       }));
       const first = results.find((r) => r.label !== undefined);
       const out = { index: opts.index, label: first.label, pred: first.pred, counterexample: null,
-        seconds: (performance.now() - t0) / 1000, domains: 0, workers: k };
+        seconds: (performance.now() - t0) / 1000, domains: 0, workers: n,
+        shards: results.map((r, w) => ({ worker: w, result: r.result, domains: r.domains || 0, seconds: r.seconds || 0,
+          shard: r.shard || null })) };
       for (const r of results) out.domains += r.domains || 0;
+      // A worker without shard statistics answered for the whole sample.
+      const prints = new Set(results.filter((r) => r.shard).map((r) => r.shard.fingerprint));
       const has = (x) => results.some((r) => r.result === x);
       if (has("misclassified")) out.result = "misclassified";
       else if (has("falsified")) {
         out.result = "falsified";
         out.counterexample = results.find((r) => r.result === "falsified").counterexample;
-      } else if (results.every((r) => r.result === "verified")) out.result = "verified";
-      else out.result = "unknown";
+      } else if (results.every((r) => r.result === "verified")) {
+        out.result = prints.size <= 1 ? "verified" : "unknown";
+        if (prints.size > 1) out.reason = "the workers shared out different frontiers: their proofs do not combine";
+      } else out.result = "unknown";
       return out;
     }
 

@@ -88,13 +88,20 @@ func (a *attacker) run(ctx context.Context, p *problem, o AttackOptions, workers
 			target[k] = 0
 		}
 	}
-	workers = max(1, min(workers, o.Restarts))
+	if o.parts > 1 {
+		// One shard's part of the same restarts: together the shards run exactly the
+		// unsharded attack.
+		lo, hi := o.part*len(starts)/o.parts, (o.part+1)*len(starts)/o.parts
+		starts, target = starts[lo:hi], target[lo:hi]
+	}
+	R := len(starts)
+	workers = max(1, min(workers, R))
 	var (
 		found atomic.Pointer[Counterexample]
 		wg    sync.WaitGroup
 	)
 	for w := 0; w < workers; w++ {
-		lo, hi := w*o.Restarts/workers, (w+1)*o.Restarts/workers
+		lo, hi := w*R/workers, (w+1)*R/workers
 		if lo == hi {
 			continue
 		}

@@ -18,6 +18,9 @@ import (
 func VerifySample(ctx context.Context, net *nn.Network, x []float64, label, index int, eps float64, opts Options) (SampleReport, error) {
 	start := time.Now()
 	rep := SampleReport{Index: index, Label: label}
+	if err := opts.Shard.validate(); err != nil {
+		return rep, fmt.Errorf("sample %d: %w", index, err)
+	}
 	classes := net.OutSize()
 	if len(x) != net.InSize() {
 		return rep, fmt.Errorf("sample %d: %d values, the network takes %d", index, len(x), net.InSize())

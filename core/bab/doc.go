@@ -6,5 +6,6 @@
 // until every subdomain is proven, a counterexample is confirmed, or the budget runs
 // out. Grafted (linear) neurons are never split. Every counterexample is confirmed by
 // the network's own forward pass before it is reported, and "unsat" is only returned
-// when every leaf has a sound positive bound.
+// when every leaf has a sound positive bound. Several runs (the browser's Web Workers)
+// can share one hard problem's branch and bound through Options.Shard.
 package bab

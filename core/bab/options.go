@@ -29,6 +29,9 @@ type AttackOptions struct {
 	Steps int
 	// Skip disables the attack.
 	Skip bool
+
+	// part of parts: a sharded run attacks with its contiguous part of the restarts.
+	part, parts int
 }
 
 // Options configures a verification. The zero value takes every default.
@@ -68,6 +71,34 @@ type Options struct {
 	GiveUpEarly bool
 	// Progress, when set, is called after every branching round.
 	Progress func(Progress)
+	// Shard makes this run one of Shard.Count runs that share the problem (the
+	// browser's Web Workers on one hard sample); see Shard. The zero value, or a Count
+	// of 1, runs the whole problem.
+	Shard Shard
+
+	// For tests: onShare sees every frontier shared out, all its domains in the
+	// common order and this shard's share; with it, an unsharded run reports (and
+	// keeps whole) the frontier a testFrontier-way sharded run would share.
+	// testSpread replaces shardSpread, so that tiny trees get shared too.
+	onShare      func(all, mine []*crown.Domain)
+	testFrontier int
+	testSpread   int
+}
+
+// Shard names one of Count runs of the same verification that split its branch and
+// bound between them. Every run does the same deterministic work up to a common
+// frontier of open subdomains (the ReLU-split tree grown until it has at least
+// 16·Count open domains; for input splitting, the box cut into Count pieces along its
+// widest side), keeps its deal of the domains (ordered by bound and dealt out in
+// turn, see shareFrontier) and searches only those. Unsat then means "this share is
+// proven", and the problem is proven when every shard's share is (and all report the
+// same Stats.Shard.Fingerprint); Sat carries a confirmed counterexample and decides
+// the problem alone. A problem decided before the frontier is reached gets the same
+// whole answer from every shard. The attack's restarts are shared out too (each
+// shard runs its part of the same starting points). All shards must run with the same
+// options (Workers included: it decides how domains are batched).
+type Shard struct {
+	Index, Count int
 }
 
 func (o Options) withDefaults() Options {

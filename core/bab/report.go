@@ -46,6 +46,24 @@ type Stats struct {
 	// GlobalLower is the smallest bound over the open subdomains when the run ended
 	// (positive when proven; absent when no bound was computed).
 	GlobalLower *float64 `json:"global_lower,omitempty"`
+	// Shard describes this run's part of a sharded verification (absent unsharded).
+	Shard *ShardStats `json:"shard,omitempty"`
+}
+
+// ShardStats is what a sharded run (Options.Shard) did with the common frontiers.
+type ShardStats struct {
+	Index int `json:"index"`
+	Count int `json:"count"`
+	// Frontiers counts the frontiers shared out (one per input box or conjunction that
+	// reached branch and bound; 0: the whole answer was found before any). Frontier is
+	// the number of domains in them, Share those this shard kept.
+	Frontiers int `json:"frontiers"`
+	Frontier  int `json:"frontier"`
+	Share     int `json:"share"`
+	// Fingerprint hashes the frontiers (every domain's constraints, in order). Shards
+	// of one run must report the same value: their shares then partition the same
+	// frontiers, and their unsat answers combine into a proof.
+	Fingerprint string `json:"fingerprint"`
 }
 
 // Report is the result of verifying a VNNLIB property; its JSON is the

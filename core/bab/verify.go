@@ -59,7 +59,13 @@ func Verify(ctx context.Context, net *nn.Network, v *spec.VNNLIB, opts Options) 
 
 // solve runs the verification of the problems (the unsafe set is their union).
 func solve(ctx context.Context, net *nn.Network, probs []*problem, opts Options) (*Report, error) {
+	if err := opts.Shard.validate(); err != nil {
+		return nil, err
+	}
 	r := &runner{net: net, o: opts.withDefaults(), start: time.Now()}
+	if r.sharded() {
+		r.stats.Shard = &ShardStats{Index: opts.Shard.Index, Count: opts.Shard.Count, Fingerprint: "0"}
+	}
 	if ctx == nil {
 		ctx = context.Background()
 	}
@@ -146,7 +152,11 @@ func (r *runner) run(ctx context.Context, probs []*problem) *Report {
 // attack runs PGD on p and records a confirmed counterexample.
 func (r *runner) attack(ctx context.Context, p *problem, k int) bool {
 	t := time.Now()
-	c, _ := attack(ctx, r.net, p, r.o.Attack, r.o.Workers, r.o.Seed+uint64(k)*7919)
+	ao := r.o.Attack
+	if r.sharded() {
+		ao.part, ao.parts = r.o.Shard.Index, r.o.Shard.Count
+	}
+	c, _ := attack(ctx, r.net, p, ao, r.o.Workers, r.o.Seed+uint64(k)*7919)
 	r.stats.AttackSeconds += time.Since(t).Seconds()
 	if c != nil {
 		r.cex, r.stats.Found = c, "attack"
@@ -210,6 +220,9 @@ func (r *runner) useInputSplit() bool {
 func (r *runner) problem(ctx context.Context, p *problem, pk int) outcome {
 	if r.useInputSplit() {
 		r.stats.Mode = "input-split"
+		if r.sharded() {
+			p = r.inputShare(p)
+		}
 		return r.inputBaB(ctx, p, pk)
 	}
 	r.stats.Mode = "relu-split"
@@ -330,6 +343,9 @@ func (r *runner) reluBaB(ctx context.Context, s *crown.SplitSolver, p *problem, 
 	}
 	admit(root)
 	bounded := 1
+	// A shard runs the common deterministic rounds until the frontier is large enough
+	// to share out; nothing before that may depend on the clock.
+	shared := r.frontierSize() == 0
 	for q.Len() > 0 || len(leaves) > 0 {
 		if len(leaves) > 0 {
 			// Every neuron of a leaf is fixed: its exact bound is a linear program that
@@ -351,6 +367,9 @@ func (r *runner) reluBaB(ctx context.Context, s *crown.SplitSolver, p *problem, 
 			}
 			continue
 		}
+		if !shared && q.Len() >= r.frontierSize() {
+			q, shared = r.shareFrontier(q), true
+		}
 		if err := ctx.Err(); err != nil {
 			r.progress(q.Len(), bounded, q.min())
 			return outOfTime
@@ -365,7 +384,7 @@ func (r *runner) reluBaB(ctx context.Context, s *crown.SplitSolver, p *problem, 
 			r.progress(q.Len(), bounded, q.min())
 			return gaveUp
 		}
-		if r.o.GiveUpEarly && r.hopeless(ctx, babStart, rootValue, q.min(), provenCount) {
+		if r.o.GiveUpEarly && shared && r.hopeless(ctx, babStart, rootValue, q.min(), provenCount) {
 			r.reason = "branch and bound made too little progress to finish in time"
 			r.progress(q.Len(), bounded, q.min())
 			return gaveUp

@@ -1,6 +1,7 @@
 package worker
 
 import (
+	"github.com/graftcert/graftcert/core/bab"
 	"github.com/graftcert/graftcert/core/certify"
 )
 
@@ -68,12 +69,22 @@ type Request struct {
 	Seed        uint64  `json:"seed,omitempty"`
 	NoGradAlign bool    `json:"noGradAlign,omitempty"`
 
-	// verify: one sample (Indices[0]) at Eps; Rows restricts the proof to some margin
-	// rows (row r is label − class r, or r+1 past the label), so that several workers
-	// can share one hard sample; none means all rows.
-	Timeout    float64 `json:"timeout,omitempty"` // seconds; 0 means 60
-	Rows       []int   `json:"rows,omitempty"`
-	MaxDomains int     `json:"maxDomains,omitempty"`
+	// verify: one sample (Indices[0]) at Eps. Shard makes this worker one of Count
+	// that share the sample's branch-and-bound subdomains (bab.Shard): its verdict
+	// "verified" then covers its share only. Rows instead restricts the proof to some
+	// margin rows (row r is label − class r, or r+1 past the label); none means all
+	// rows. Shard and Rows do not combine.
+	Timeout    float64    `json:"timeout,omitempty"` // seconds; 0 means 60
+	Rows       []int      `json:"rows,omitempty"`
+	MaxDomains int        `json:"maxDomains,omitempty"`
+	Shard      *ShardSpec `json:"shard,omitempty"`
+}
+
+// ShardSpec names one of Count workers sharing a verification; Count ≤ 1 is no
+// sharing.
+type ShardSpec struct {
+	Index int `json:"index"`
+	Count int `json:"count"`
 }
 
 // Response is one message to the page. Only the fields of its type are set.
@@ -122,7 +133,8 @@ type BaBProgress struct {
 }
 
 // VerifyReport is the verdict on one sample: its JSON is a sample of `graftcert
-// verify --data --json` plus the rows it covers and the search statistics.
+// verify --data --json` plus the rows or the shard it covers and the search
+// statistics.
 type VerifyReport struct {
 	Index          int       `json:"index"`
 	Label          int       `json:"label"`
@@ -131,7 +143,12 @@ type VerifyReport struct {
 	Seconds        float64   `json:"seconds"`
 	Counterexample []float64 `json:"counterexample"`
 	Rows           []int     `json:"rows,omitempty"`
-	Domains        int       `json:"domains"`
+	// Domains counts the subdomains this worker bounded.
+	Domains int `json:"domains"`
+	// Shard, for a sharded request, says what the worker shared out and kept: the page
+	// combines the verdicts only when every shard has the same fingerprint. Absent
+	// when the sample was decided before branch and bound (misclassified).
+	Shard *bab.ShardStats `json:"shard,omitempty"`
 }
 
 // Summary describes a loaded model: what the page shows before certifying.

@@ -10,10 +10,12 @@ import (
 	"github.com/graftcert/graftcert/core/spec"
 )
 
-// verify decides one sample completely (PGD, α-CROWN, β-CROWN branch and bound) or,
-// given Rows, only those margin rows: the page gives each worker a share of the rows
-// of one hard sample; the sample is verified when every share is, falsified when any
-// is. core/bab keeps its subdomain queue to itself, so rows are the unit of sharing.
+// verify decides one sample completely (PGD, α-CROWN, β-CROWN branch and bound), or
+// one shard of it: the page sends the same sample with shard {w, n} to n workers;
+// each runs the same deterministic first rounds and then searches its share of the
+// subdomains (bab.Shard). The sample is verified when every shard is (with equal
+// fingerprints), falsified when any shard is. Given Rows instead, only those margin
+// rows are proven (the older way of sharing, kept for compatibility).
 func (h *Handler) verify(ctx context.Context, req Request, emit Emit) error {
 	if len(req.Indices) != 1 {
 		return badRequest("verify takes one sample index, got %d", len(req.Indices))
@@ -42,6 +44,22 @@ func (h *Handler) verify(ctx context.Context, req Request, emit Emit) error {
 			return badRequest("margin row %d outside [0, %d)", r, classes-1)
 		}
 	}
+	var shard bab.Shard
+	if req.Shard != nil {
+		shard = bab.Shard{Index: req.Shard.Index, Count: req.Shard.Count}
+		if req.Shard.Count > 1 && (req.Shard.Index < 0 || req.Shard.Index >= req.Shard.Count) {
+			return badRequest("shard %d of %d: want 0 ≤ index < count", req.Shard.Index, req.Shard.Count)
+		}
+		if req.Shard.Count <= 1 {
+			if req.Shard.Index != 0 {
+				return badRequest("shard %d of %d: want index 0 without sharding", req.Shard.Index, req.Shard.Count)
+			}
+			shard = bab.Shard{}
+		}
+		if shard.Count > 1 && len(req.Rows) > 0 {
+			return badRequest("verify takes rows or a shard, not both")
+		}
+	}
 	start := time.Now()
 	last := start
 	// On js/wasm a timer cannot fire while Go computes (no preemption, and the event
@@ -51,6 +69,7 @@ func (h *Handler) verify(ctx context.Context, req Request, emit Emit) error {
 	opts := bab.Options{
 		MaxDomains: req.MaxDomains,
 		Seed:       1,
+		Shard:      shard,
 		Workers:    1, // one wasm instance runs one goroutine at a time
 		// The queue may hold at most what is left of the budget after the model.
 		MemoryLimit: max(64<<20, (h.limit-h.summary.AlphaBytes)/2),
@@ -73,6 +92,7 @@ func (h *Handler) verify(ctx context.Context, req Request, emit Emit) error {
 			return err
 		}
 		rep.Result, rep.Counterexample, rep.Domains = s.Result, s.Counterexample, s.Stats.Domains
+		rep.Shard = s.Stats.Shard
 	default:
 		lo, hi, err := spec.Box(x, req.Eps)
 		if err != nil {

@@ -3,6 +3,8 @@ package worker
 import (
 	"context"
 	"math"
+	"os"
+	"runtime"
 	"testing"
 	"time"
 
@@ -77,5 +79,67 @@ func TestVerifyTimeout(t *testing.T) {
 	c := clockContext{context.Background(), time.Now().Add(-time.Millisecond)}
 	if c.Err() != context.DeadlineExceeded {
 		t.Error("past deadline not reported")
+	}
+}
+
+// One hard sample shared out over two workers by subdomains: graft50 sample 19 at
+// 0.026 needs branch and bound (about a thousand subdomains; CROWN and α-CROWN leave
+// it open) and is verified whole. Each shard must answer for its share, both must
+// share out the same frontier (equal fingerprints, shares adding up to it), and each
+// must bound fewer subdomains than the whole run. Bad shards are refused. Under
+// js/wasm (node) this takes about two minutes: it runs there with GRAFTCERT_FULL=1
+// only (the browser test shares the same sample over two real workers).
+func TestVerifyShard(t *testing.T) {
+	if runtime.GOOS == "js" && os.Getenv("GRAFTCERT_FULL") == "" {
+		t.Skip("slow under js/wasm; GRAFTCERT_FULL=1 runs it")
+	}
+	h := New()
+	loadShared(t, h, "mnist_6_100_graft50", "mnist_eran")
+	res := func(req Request) *VerifyReport {
+		t.Helper()
+		req.Type, req.Indices, req.Eps, req.Timeout = TypeVerify, []int{19}, 0.026, 120
+		out := call(t, h, req, nil)
+		r := out[len(out)-1]
+		if r.Type != TypeResult || r.Verify == nil {
+			t.Fatalf("%+v: %s", req, r.Message)
+		}
+		return r.Verify
+	}
+	whole := res(Request{})
+	if whole.Result != "verified" || whole.Shard != nil || whole.Domains < 100 {
+		t.Fatalf("whole: %+v", whole)
+	}
+	var shares []*VerifyReport
+	for k := 0; k < 2; k++ {
+		r := res(Request{Shard: &ShardSpec{Index: k, Count: 2}})
+		if r.Result != "verified" || r.Shard == nil || r.Shard.Index != k || r.Shard.Count != 2 || r.Shard.Frontiers < 1 {
+			t.Fatalf("shard %d: %+v %+v", k, r, r.Shard)
+		}
+		if r.Domains >= whole.Domains {
+			t.Errorf("shard %d bounded %d subdomains, the whole run %d", k, r.Domains, whole.Domains)
+		}
+		shares = append(shares, r)
+	}
+	a, b := shares[0].Shard, shares[1].Shard
+	t.Logf("whole: %d subdomains in %.2f s; shards: %d and %d subdomains in %.2f and %.2f s (frontier %d)",
+		whole.Domains, whole.Seconds, shares[0].Domains, shares[1].Domains, shares[0].Seconds, shares[1].Seconds, a.Frontier)
+	if a.Fingerprint != b.Fingerprint || a.Frontier != b.Frontier || a.Share+b.Share != a.Frontier {
+		t.Errorf("shards disagree: %+v, %+v", a, b)
+	}
+	// A count of 1 (or none) is the whole problem.
+	if r := res(Request{Shard: &ShardSpec{Index: 0, Count: 1}}); r.Result != "verified" || r.Shard != nil || r.Domains != whole.Domains {
+		t.Errorf("shard 0 of 1: %+v", r)
+	}
+	for _, req := range []Request{
+		{Shard: &ShardSpec{Index: 2, Count: 2}},
+		{Shard: &ShardSpec{Index: -1, Count: 3}},
+		{Shard: &ShardSpec{Index: 1, Count: 1}},
+		{Shard: &ShardSpec{Index: 0, Count: 2}, Rows: []int{0}},
+	} {
+		req.Type, req.Indices, req.Eps = TypeVerify, []int{19}, 0.026
+		out := call(t, h, req, nil)
+		if last := out[len(out)-1]; last.Type != TypeError || last.Code != "bad_request" {
+			t.Errorf("shard %+v rows %v: %+v", *req.Shard, req.Rows, last)
+		}
 	}
 }
