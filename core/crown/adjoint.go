@@ -53,7 +53,7 @@ func (o *convOp) gemmForward(g, out *rows) {
 	c := o.c
 	ohw := c.OutH * c.OutW
 	ckk := c.InC * c.KH * c.KW
-	chunk := max(1, (4<<20)/(ckk*ohw))
+	chunk := max(1, denseChunk/(ckk*ohw))
 	cp := getScratch(ckk * min(chunk, g.n) * ohw)
 	rp := getScratch(c.OutC * min(chunk, g.n) * ohw)
 	defer putScratch(cp)
@@ -74,34 +74,43 @@ func (o *convOp) gemmForward(g, out *rows) {
 }
 
 // im2col lays the receptive fields of rows r0…r0+nr−1 out as columns: cols has one
-// row per (input channel, ky, kx) and one column per (row, output position).
+// row per (input channel, ky, kx) and one column per (row, output position). Rows are
+// the outer loop so that a row's input stays in cache over all kernel taps.
 func (o *convOp) im2col(g *rows, r0, nr int, cols []float64) {
 	c := o.c
 	ohw := c.OutH * c.OutW
 	ihw := c.InH * c.InW
 	w := nr * ohw
-	for ic := 0; ic < c.InC; ic++ {
-		for ky := 0; ky < c.KH; ky++ {
-			for kx := 0; kx < c.KW; kx++ {
-				dst := cols[((ic*c.KH+ky)*c.KW+kx)*w:]
-				for r := 0; r < nr; r++ {
-					src := g.row(r0 + r)[ic*ihw : (ic+1)*ihw]
-					dr := dst[r*ohw : (r+1)*ohw]
-					for oy := 0; oy < c.OutH; oy++ {
+	taps := o.taps()
+	for r := 0; r < nr; r++ {
+		src := g.row(r0 + r)
+		for ic := 0; ic < c.InC; ic++ {
+			sch := src[ic*ihw : (ic+1)*ihw]
+			for ky := 0; ky < c.KH; ky++ {
+				for kx := 0; kx < c.KW; kx++ {
+					tp := taps[ky*c.KW+kx]
+					dr := cols[((ic*c.KH+ky)*c.KW+kx)*w+r*ohw:][:ohw]
+					if tp.oxLo >= tp.oxHi || tp.oyLo >= tp.oyHi {
+						clear(dr)
+						continue
+					}
+					clear(dr[:tp.oyLo*c.OutW])
+					clear(dr[tp.oyHi*c.OutW:])
+					xoff := kx*c.DW - c.PL
+					for oy := tp.oyLo; oy < tp.oyHi; oy++ {
 						iy := oy*c.SH - c.PT + ky*c.DH
+						srow := sch[iy*c.InW : (iy+1)*c.InW]
 						drow := dr[oy*c.OutW : (oy+1)*c.OutW]
-						if iy < 0 || iy >= c.InH {
-							clear(drow)
+						clear(drow[:tp.oxLo])
+						clear(drow[tp.oxHi:])
+						d := drow[tp.oxLo:tp.oxHi]
+						if c.SW == 1 {
+							copy(d, srow[tp.oxLo+xoff:])
 							continue
 						}
-						srow := src[iy*c.InW : (iy+1)*c.InW]
-						for ox := range drow {
-							ix := ox*c.SW - c.PL + kx*c.DW
-							if ix < 0 || ix >= c.InW {
-								drow[ox] = 0
-							} else {
-								drow[ox] = srow[ix]
-							}
+						s := srow[tp.oxLo*c.SW+xoff:]
+						for i := range d {
+							d[i] = s[i*c.SW]
 						}
 					}
 				}

@@ -212,12 +212,12 @@ func (o *convOp) scatter(a, dst []float64) {
 }
 
 // gemmBackward computes out = convᵀ(in) for dense rows, in chunks that keep the
-// column buffer near 4M values.
+// column buffer near denseChunk values.
 func (o *convOp) gemmBackward(in, out *rows) {
 	c := o.c
 	ohw := c.OutH * c.OutW
 	ckk := c.InC * c.KH * c.KW
-	chunk := max(1, (4<<20)/(ckk*ohw))
+	chunk := max(1, denseChunk/(ckk*ohw))
 	tp := getScratch(c.OutC * min(chunk, in.n) * ohw)
 	cp := getScratch(ckk * min(chunk, in.n) * ohw)
 	defer putScratch(tp)
@@ -239,42 +239,66 @@ func (o *convOp) gemmBackward(in, out *rows) {
 	}
 }
 
-// col2im adds every column entry to the input position it came from.
+// denseChunk is the number of column-matrix values the dense-row products work on at
+// a time: small enough that the column block written by the product is still in cache
+// when col2im reads it (or, forwards, when the product reads what im2col wrote).
+const denseChunk = 1 << 16
+
+// convTap is the part of the output map one kernel tap reads from the map (the rest
+// reads padding): output rows [oyLo, oyHi) and columns [oxLo, oxHi).
+type convTap struct {
+	oyLo, oyHi, oxLo, oxHi int
+}
+
+func (o *convOp) taps() []convTap {
+	c := o.c
+	t := make([]convTap, c.KH*c.KW)
+	for ky := 0; ky < c.KH; ky++ {
+		oyLo, oyHi := validRange(c.OutH, c.SH, c.PT-ky*c.DH, c.InH)
+		for kx := 0; kx < c.KW; kx++ {
+			oxLo, oxHi := validRange(c.OutW, c.SW, c.PL-kx*c.DW, c.InW)
+			t[ky*c.KW+kx] = convTap{oyLo, oyHi, oxLo, oxHi}
+		}
+	}
+	return t
+}
+
+// col2im adds every column entry to the input position it came from. Rows, then
+// input channels, are the outer loops so that the channel being written stays in
+// cache over all kernel taps.
 func (o *convOp) col2im(cols []float64, nr int, out *rows, r0 int) {
 	c := o.c
 	ohw := c.OutH * c.OutW
 	ihw := c.InH * c.InW
 	w := nr * ohw
-	for ky := 0; ky < c.KH; ky++ {
-		// Output rows whose input row lies on the map; the rest read padding.
-		oyLo, oyHi := validRange(c.OutH, c.SH, c.PT-ky*c.DH, c.InH)
-		for kx := 0; kx < c.KW; kx++ {
-			oxLo, oxHi := validRange(c.OutW, c.SW, c.PL-kx*c.DW, c.InW)
-			if oxLo >= oxHi || oyLo >= oyHi {
-				continue
-			}
-			xoff := kx*c.DW - c.PL
-			for ic := 0; ic < c.InC; ic++ {
-				src := cols[((ic*c.KH+ky)*c.KW+kx)*w:]
-				for r := 0; r < nr; r++ {
-					dch := out.row(r0 + r)[ic*ihw : (ic+1)*ihw]
-					sr := src[r*ohw : (r+1)*ohw]
-					for oy := oyLo; oy < oyHi; oy++ {
+	taps := o.taps()
+	for r := 0; r < nr; r++ {
+		dst := out.row(r0 + r)
+		for ic := 0; ic < c.InC; ic++ {
+			dch := dst[ic*ihw : (ic+1)*ihw]
+			for ky := 0; ky < c.KH; ky++ {
+				for kx := 0; kx < c.KW; kx++ {
+					tp := taps[ky*c.KW+kx]
+					if tp.oxLo >= tp.oxHi || tp.oyLo >= tp.oyHi {
+						continue
+					}
+					xoff := kx*c.DW - c.PL
+					sr := cols[((ic*c.KH+ky)*c.KW+kx)*w+r*ohw:][:ohw]
+					for oy := tp.oyLo; oy < tp.oyHi; oy++ {
 						iy := oy*c.SH - c.PT + ky*c.DH
 						drow := dch[iy*c.InW : (iy+1)*c.InW]
-						srow := sr[oy*c.OutW+oxLo : oy*c.OutW+oxHi]
+						srow := sr[oy*c.OutW+tp.oxLo : oy*c.OutW+tp.oxHi]
 						if c.SW == 1 {
-							d := drow[oxLo+xoff : oxHi+xoff]
+							d := drow[tp.oxLo+xoff : tp.oxHi+xoff]
 							d = d[:len(srow)]
 							for i, v := range srow {
 								d[i] += v
 							}
 							continue
 						}
-						ix := oxLo*c.SW + xoff
-						for _, v := range srow {
-							drow[ix] += v
-							ix += c.SW
+						d := drow[tp.oxLo*c.SW+xoff:]
+						for i, v := range srow {
+							d[i*c.SW] += v
 						}
 					}
 				}
