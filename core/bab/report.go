@@ -40,6 +40,8 @@ type Stats struct {
 	Found string `json:"found,omitempty"`
 	// Reason explains an unknown verdict.
 	Reason string `json:"reason,omitempty"`
+	// BoxAttacks counts the sub-boxes an input-split branch and bound attacked.
+	BoxAttacks int `json:"box_attacks,omitempty"`
 	// AttackSeconds and BoundSeconds split the run time.
 	AttackSeconds float64 `json:"attack_seconds"`
 	BoundSeconds  float64 `json:"bound_seconds"`
