@@ -2,8 +2,10 @@
 // robustness of a classified sample, soundly, within a budget. It first searches for a
 // counterexample with a projected-gradient attack, bounds the property with α-CROWN,
 // and then runs branch and bound — over ReLU splits with β-CROWN bounds (core/crown's
-// SplitSolver), or, for networks with few inputs, over input-box splits with CROWN —
-// until every subdomain is proven, a counterexample is confirmed, or the budget runs
+// SplitSolver), or, for networks with few inputs, over input-box splits with CROWN
+// (output slopes optimised on boxes CROWN leaves open, and short attacks inside the
+// boxes whose sampled points come closest to a violation: deep, narrow counterexamples
+// that a whole-box attack steps over) — until every subdomain is proven, a counterexample is confirmed, or the budget runs
 // out. Grafted (linear) neurons are never split. Every counterexample is confirmed by
 // the network's own forward pass before it is reported, and "unsat" is only returned
 // when every leaf has a sound positive bound. Several runs (the browser's Web Workers)
