@@ -620,23 +620,7 @@ func tightenFuncs(fn, mag []float64, n, d, dw int, mid, rad, lo, hi []float64) {
 // an unstable neuron and CROWN's adaptive lower slope, as newRelaxation.
 func (rx *fwdRelax) set(o *fop, l, u []float64) {
 	for i := range l {
-		rx.dU[i], rx.bU[i], rx.dL[i] = 0, 0, 0
-		switch {
-		case o.linear != nil && o.linear[i]:
-			rx.state[i] = linear
-		case u[i] <= 0:
-			rx.state[i] = inactive
-		case l[i] >= 0:
-			rx.state[i] = active
-		default:
-			rx.state[i] = unstable
-			d := u[i] / (u[i] - l[i])
-			rx.dU[i] = d
-			rx.bU[i] = -l[i] * d
-			if d > 0.5 {
-				rx.dL[i] = 1
-			}
-		}
+		rx.state[i], rx.dU[i], rx.bU[i], rx.dL[i] = relaxNeuron(o.linear != nil && o.linear[i], l[i], u[i])
 	}
 	rx.slope, rx.b = o.slope, o.bias
 }

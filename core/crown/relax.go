@@ -33,27 +33,33 @@ func newRelaxation(o *actOp, l, u []float64) *relaxation {
 		bU: make([]float64, n), dL: make([]float64, n), col: make([]int32, n)}
 	for i := 0; i < n; i++ {
 		rx.col[i] = -1
-		switch {
-		case o.linear != nil && o.linear[i]:
-			rx.state[i] = linear
-		case u[i] <= 0:
-			rx.state[i] = inactive
-		case l[i] >= 0:
-			rx.state[i] = active
-		default:
-			rx.state[i] = unstable
-			d := u[i] / (u[i] - l[i])
-			rx.dU[i] = d
-			rx.bU[i] = -l[i] * d
-			if d > 0.5 {
-				rx.dL[i] = 1
-			}
+		rx.state[i], rx.dU[i], rx.bU[i], rx.dL[i] = relaxNeuron(o.linear != nil && o.linear[i], l[i], u[i])
+		if rx.state[i] == unstable {
 			rx.col[i] = int32(len(rx.unst))
 			rx.unst = append(rx.unst, i)
 		}
 	}
 	rx.acols = len(rx.unst)
 	return rx
+}
+
+// relaxNeuron is CROWN's relaxation of one activation with input bounds [l, u]: its
+// state and, for an unstable neuron, the chord above (slope dU, intercept bU) and the
+// adaptive lower slope dL (1 when the chord is steeper than 1/2, else 0).
+func relaxNeuron(grafted bool, l, u float64) (state int8, dU, bU, dL float64) {
+	switch {
+	case grafted:
+		return linear, 0, 0, 0
+	case u <= 0:
+		return inactive, 0, 0, 0
+	case l >= 0:
+		return active, 0, 0, 0
+	}
+	d := u / (u - l)
+	if d > 0.5 {
+		dL = 1
+	}
+	return unstable, d, -l * d, dL
 }
 
 // withColumns maps the α columns onto the neurons cols (an earlier, larger unstable
