@@ -554,22 +554,27 @@ func affineFuncs(o *fop, fn, mag []float64, n, d, dw int) {
 	for j := 0; j < n; j++ {
 		L, U := fn[j*dw:(j+1)*dw], fn[(n+j)*dw:(n+j+1)*dw]
 		if o.scale != nil {
-			s := o.scale[j]
-			for i := range L {
-				L[i] *= s
-				U[i] *= s
-			}
-			if s < 0 {
-				for i := range L {
-					L[i], U[i] = U[i], L[i]
-				}
-			}
-			mag[j] *= math.Abs(s)
+			scaleFuncs(L, U, o.scale[j])
+			mag[j] *= math.Abs(o.scale[j])
 		}
 		if o.shift != nil {
 			L[d] += o.shift[j]
 			U[d] += o.shift[j]
 			mag[j] += math.Abs(o.shift[j])
+		}
+	}
+}
+
+// scaleFuncs multiplies a neuron's lower and upper linear functions by s; a negative
+// s turns the upper one into the lower one.
+func scaleFuncs(L, U []float64, s float64) {
+	for i := range L {
+		L[i] *= s
+		U[i] *= s
+	}
+	if s < 0 {
+		for i := range L {
+			L[i], U[i] = U[i], L[i]
 		}
 	}
 }
@@ -637,15 +642,7 @@ func (rx *fwdRelax) funcs(fn, mag []float64, n, d, dw int) {
 		case active:
 		case linear:
 			s, t := rx.slope[j], rx.b[j]
-			for i := range L {
-				L[i] *= s
-				U[i] *= s
-			}
-			if s < 0 {
-				for i := range L {
-					L[i], U[i] = U[i], L[i]
-				}
-			}
+			scaleFuncs(L, U, s)
 			L[d] += t
 			U[d] += t
 			mag[j] = math.Abs(s)*mag[j] + math.Abs(t)
