@@ -45,7 +45,10 @@ func usage(w io.Writer) {
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+	finish := startProfile(os.Getenv("GRAFTCERT_CPUPROFILE"), os.Stderr)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	finish()
+	os.Exit(code)
 }
 
 // run is main without the process: tests call it directly.

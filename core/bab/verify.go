@@ -165,10 +165,33 @@ func (r *runner) attack(ctx context.Context, p *problem, k int) bool {
 	return false
 }
 
-// check confirms candidate points; it records the first counterexample.
-func (r *runner) check(p *problem, pts [][]float64) bool {
-	for _, x := range pts {
-		if x == nil {
+// checkAll confirms the candidate points of every bounded domain, in order, and
+// records the first counterexample. The points go through one batched forward pass
+// first (a subdomain round yields one or more points per domain, and single-sample
+// passes would pack every weight matrix once per point); only those whose output
+// already violates a conjunction go on to confirm, whose verdict alone counts.
+func (r *runner) checkAll(p *problem, cands [][][]float64) bool {
+	n := len(p.lo)
+	var flat []float64
+	var pts [][]float64
+	for _, cs := range cands {
+		for _, x := range cs {
+			if len(x) != n {
+				continue
+			}
+			for i, v := range x {
+				flat = append(flat, toFloat32In(v, p.lo[i], p.hi[i]))
+			}
+			pts = append(pts, x)
+		}
+	}
+	if len(pts) == 0 {
+		return false
+	}
+	ys := r.net.ForwardBatch(flat, len(pts))
+	m := r.net.OutSize()
+	for j, x := range pts {
+		if p.violated(ys[j*m:(j+1)*m]) < 0 {
 			continue
 		}
 		if c, ok := confirm(r.net, p, x); ok {
@@ -313,11 +336,11 @@ func (r *runner) reluBaB(ctx context.Context, s *crown.SplitSolver, p *problem, 
 			return ctxOutcome(ctx, err), false
 		}
 		r.stats.Domains += len(doms)
-		for i, d := range doms {
+		for _, d := range doms {
 			r.stats.MaxDepth = max(r.stats.MaxDepth, d.Depth)
-			if r.check(p, cands[i]) {
-				return violated, false
-			}
+		}
+		if r.checkAll(p, cands) {
+			return violated, false
 		}
 		return proven, true
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"math"
 	"runtime"
-	"sort"
 	"sync"
 )
 
@@ -543,7 +542,14 @@ type candidate struct {
 // relaxation's intercept and the pre-activation bias — and returns the top k by that
 // score, the best of every layer by it, and the top k by the intercept score alone.
 func (s *SplitSolver) shortlist(it *bitem, tape []*rows, k int) []candidate {
-	var byScore, byIcp []candidate
+	// Only the k best of each ranking are kept, in the order a stable sort would give
+	// them: sorting every unstable neuron of every domain cost more than the bounds.
+	byScore := newTopK(k, func(a, b float64) bool { return a > b })
+	byIcp := newTopK(k, func(a, b float64) bool { return a < b })
+	// The best-scored neuron of every layer joins the shortlist: the scores of
+	// different layers are not comparable enough to leave whole layers out (on deep
+	// networks they favour the last layer, whose splits often gain nothing).
+	var perLayer []candidate
 	for p, rx := range s.rx {
 		st := it.state[p]
 		A := tape[p]
@@ -563,29 +569,22 @@ func (s *SplitSolver) shortlist(it *bitem, tape []*rows, k int) []candidate {
 				sc += math.Abs(math.Max(ba*(slope-1), ba*slope) + iq)
 				ic += iq
 			}
-			byScore = append(byScore, candidate{p, i, sc / float64(it.n)})
-			byIcp = append(byIcp, candidate{p, i, ic / float64(it.n)})
+			c := candidate{p, i, sc / float64(it.n)}
+			byScore.add(c)
+			byIcp.add(candidate{p, i, ic / float64(it.n)})
+			if n := len(perLayer); n == 0 || perLayer[n-1].p != p {
+				perLayer = append(perLayer, c)
+			} else if c.score > perLayer[n-1].score {
+				perLayer[n-1] = c
+			}
 		}
 	}
-	if len(byScore) == 0 {
+	if len(byScore.items) == 0 {
 		return nil
 	}
-	// The best-scored neuron of every layer joins the shortlist: the scores of
-	// different layers are not comparable enough to leave whole layers out (on deep
-	// networks they favour the last layer, whose splits often gain nothing).
-	var perLayer []candidate
-	for _, c := range byScore {
-		if n := len(perLayer); n == 0 || perLayer[n-1].p != c.p {
-			perLayer = append(perLayer, c)
-		} else if c.score > perLayer[n-1].score {
-			perLayer[n-1] = c
-		}
-	}
-	sort.SliceStable(byScore, func(a, b int) bool { return byScore[a].score > byScore[b].score })
-	sort.SliceStable(byIcp, func(a, b int) bool { return byIcp[a].score < byIcp[b].score })
-	out := append([]candidate(nil), byScore[:min(k, len(byScore))]...)
+	out := append([]candidate(nil), byScore.items...)
 	extra := perLayer
-	for _, c := range byIcp[:min(k, len(byIcp))] {
+	for _, c := range byIcp.items {
 		if c.score < -1e-12 {
 			extra = append(extra, c)
 		}
@@ -603,6 +602,39 @@ func (s *SplitSolver) shortlist(it *bitem, tape []*rows, k int) []candidate {
 		}
 	}
 	return out
+}
+
+// topK keeps the k first candidates of a stable sort by before without sorting them
+// all: a candidate enters only when it comes strictly before the last one kept, and
+// goes after every kept candidate it does not come strictly before.
+type topK struct {
+	k      int
+	before func(a, b float64) bool
+	items  []candidate
+}
+
+func newTopK(k int, before func(a, b float64) bool) *topK {
+	return &topK{k: k, before: before, items: make([]candidate, 0, k+1)}
+}
+
+func (t *topK) add(c candidate) {
+	if t.k <= 0 {
+		return
+	}
+	n := len(t.items)
+	if n == t.k && !t.before(c.score, t.items[n-1].score) {
+		return
+	}
+	pos := n
+	for pos > 0 && t.before(c.score, t.items[pos-1].score) {
+		pos--
+	}
+	t.items = append(t.items, candidate{})
+	copy(t.items[pos+1:], t.items[pos:n])
+	t.items[pos] = c
+	if len(t.items) > t.k {
+		t.items = t.items[:t.k]
+	}
 }
 
 // decide picks every open item's next split. With o.Candidates > 0 both children of
