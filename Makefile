@@ -94,17 +94,22 @@ bench-verify: build
 # /static/wasm_exec.js.
 
 WASM_LDFLAGS := -s -w
-WEB_WASM := static/worker.wasm static/ui.wasm
+WEB_WASM := static/worker.wasm static/ui.wasm static/gemm.wasm
 CHROMIUM ?= /usr/bin/chromium
 WEB_TEST_TIMEOUT ?= 300
 
-.PHONY: web web-gen web-demo wasm-exec run test-web test-wasm web-deps bench-web web-screenshot vet-wasm
+.PHONY: web web-gen web-demo wasm-exec run test-web test-wasm web-deps bench-web web-screenshot vet-wasm gemm-wasm
 
-# The browser page: both wasm files and the runtime glue, into static/.
-web: static/wasm_exec.js
+# The browser page: the wasm files and the runtime glue, into static/.
+web: static/wasm_exec.js gemm-wasm
 	GOOS=js GOARCH=wasm $(GO) build -trimpath -ldflags='$(WASM_LDFLAGS)' -o static/worker.wasm ./wasm
 	GOOS=js GOARCH=wasm $(GO) build -trimpath -ldflags='$(WASM_LDFLAGS)' -o static/ui.wasm ./ui
 	@for f in $(WEB_WASM); do printf '%-20s %8d bytes, %8d gzipped\n' $$f $$(stat -c %s $$f) $$(gzip -9c $$f | wc -c); done
+
+# The workers' WebAssembly SIMD matrix kernel: written by a Go program (package
+# wasm/gemmsimd assembles it byte by byte), so no wasm toolchain is needed.
+gemm-wasm:
+	$(GO) run ./wasm/gemmsimd/gen -o static/gemm.wasm
 
 static/wasm_exec.js: wasm_exec.js
 	cp wasm_exec.js static/wasm_exec.js
@@ -139,9 +144,12 @@ vet-wasm:
 # The worker's tests compiled to js/wasm and run under node (go_js_wasm_exec): the
 # bounds match auto_LiRPA's reference there too, a panic becomes a message, and the
 # verify budget holds although no timer fires inside busy wasm code (about 15 s).
-test-wasm:
+# Then the SIMD matrix kernel (static/gemm.wasm, loaded by wasm/gemmsimd/run_node.js as
+# the page's worker loads it) against the pure-Go kernel, bit for bit (a few seconds).
+test-wasm: gemm-wasm
 	GOOS=js GOARCH=wasm $(GO) test -exec="$$($(GO) env GOROOT)/lib/wasm/go_js_wasm_exec" -timeout 5m \
-		-run 'TestBoundsMatchReference|TestPanicBecomesError|TestVerifyTimeout|TestErrorsKeepWorkerUsable|TestDgemm' ./wasm/worker/ ./core/blas/
+		-run 'TestBoundsMatchReference|TestPanicBecomesError|TestVerifyTimeout|TestErrorsKeepWorkerUsable|TestDgemm|TestBlockKernel' ./wasm/worker/ ./core/blas/
+	GOOS=js GOARCH=wasm $(GO) test -exec="node --stack-size=8192 $(abspath wasm/gemmsimd/run_node.js)" -timeout 5m ./wasm/gemmsimd/
 
 # Browser test dependencies: Debian chromium (only when missing) and the pinned
 # playwright-core from web-test/package-lock.json. If chromium cannot be installed the

@@ -7,6 +7,22 @@
 (function () {
   const PROTOCOL = 1;
 
+  // The SIMD matrix kernel (gemm.wasm, package wasm/gemmsimd), fetched and compiled
+  // once, as the worker module is, and sent to every worker with it. null where it
+  // cannot be had (a browser without WebAssembly SIMD, or the file missing): the
+  // workers then multiply with Go's own kernel, to the same bits, more slowly.
+  const gemmModule = (async () => {
+    try {
+      const r = await fetch("gemm.wasm");
+      if (!r.ok) return null;
+      const bytes = await r.arrayBuffer();
+      if (!WebAssembly.validate(bytes)) return null;
+      return await WebAssembly.compile(bytes);
+    } catch (err) {
+      return null;
+    }
+  })();
+
   class CancelledError extends Error {
     constructor() { super("cancelled"); this.code = "cancelled"; }
   }
@@ -22,7 +38,7 @@
 
   // One worker and its outstanding requests.
   class Handle {
-    constructor(module, index) {
+    constructor(module, gemm, index) {
       this.index = index;
       this.nextId = 1;
       this.calls = new Map();
@@ -36,7 +52,7 @@
       });
       this.w.onmessage = (e) => this.receive(e.data);
       this.w.onerror = (e) => this.die("worker " + index + " failed: " + (e.message || "script error"));
-      this.w.postMessage({ type: "init", module: module });
+      this.w.postMessage({ type: "init", module: module, gemm: gemm });
     }
 
     receive(m) {
@@ -123,10 +139,11 @@
     // stay (with their loaded model) for a later, larger run.
     async ensure(n) {
       const module = await this.modulePromise;
+      const gemm = await gemmModule;
       this.handles = this.handles.filter((h) => !h.dead);
       this.handles.forEach((h, i) => { h.index = i; });
       while (this.handles.length < n) {
-        this.handles.push(new Handle(module, this.handles.length));
+        this.handles.push(new Handle(module, gemm, this.handles.length));
         this.spawned++;
       }
       await Promise.all(this.handles.map((h) => h.ready));

@@ -1,5 +1,6 @@
-// graftcert worker bootstrap. The page sends {type: "init", module} with the compiled
-// WebAssembly.Module of worker.wasm (compiled once, shared by every worker), then
+// graftcert worker bootstrap. The page sends {type: "init", module, gemm} with the
+// compiled WebAssembly.Module of worker.wasm (compiled once, shared by every worker) and
+// that of gemm.wasm, the SIMD matrix kernel (null where the browser has no SIMD), then
 // protocol requests {v, id, type, ...}. ArrayBuffer and typed-array fields travel to Go
 // as named binary buffers; the rest as JSON. See wasm/worker/protocol.go.
 "use strict";
@@ -7,9 +8,29 @@ importScripts("wasm_exec.js");
 
 let pending = [];   // requests that arrived before Go registered its handler
 let started = false;
+let gemmCalls = 0;  // blocks computed by the SIMD kernel, sent with every result
+
+// installGemm instantiates the SIMD kernel on the Go instance's memory and hands its
+// block function to Go (package wasm/gemmsimd reads self.graftcertGemm as Go starts).
+// Any failure leaves Go's own kernel in place: the worker must start regardless.
+async function installGemm(gemm, goInstance) {
+  if (!gemm) return;
+  try {
+    const g = await WebAssembly.instantiate(gemm, { env: { mem: goInstance.exports.mem } });
+    const block = g.exports.block;
+    if (typeof block !== "function") return;
+    self.graftcertGemm = function (kb, mt, nt, a, b, c, ldc, alpha, accum) {
+      gemmCalls++;
+      block(kb, mt, nt, a, b, c, ldc, alpha, accum);
+    };
+  } catch (err) {
+    delete self.graftcertGemm;
+  }
+}
 
 self.graftcertPost = function (json, buf) {
   const msg = JSON.parse(json);
+  if (msg.type === "result") msg.gemmCalls = gemmCalls;
   if (buf) {
     msg.model = buf.buffer;
     self.postMessage(msg, [buf.buffer]);
@@ -42,6 +63,7 @@ self.onmessage = async function (e) {
     try {
       const go = new Go();
       const inst = await WebAssembly.instantiate(m.module, go.importObject);
+      await installGemm(m.gemm, inst);
       go.run(inst).then(
         () => fatal(0, "the worker's Go program exited (exit code " + go.exitCode + ")"),
         (err) => fatal(0, "the worker crashed: " + err));

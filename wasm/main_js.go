@@ -11,6 +11,7 @@ import (
 	"syscall/js"
 
 	"github.com/graftcert/graftcert/core/blas"
+	"github.com/graftcert/graftcert/wasm/gemmsimd"
 	"github.com/graftcert/graftcert/wasm/worker"
 )
 
@@ -59,6 +60,8 @@ func main() {
 	// packed, register-blocked one of core/blas. core/nn's init installs it already;
 	// saying so here keeps the worker fast should that import ever go.
 	blas.Install()
+	// The SIMD block kernel, when static/worker.js could load it (Go's kernel otherwise).
+	kernel := gemmsimd.Install()
 	post := js.Global().Get("graftcertPost")
 	uint8Array := js.Global().Get("Uint8Array")
 	object := js.Global().Get("Object")
@@ -98,7 +101,7 @@ func main() {
 	})
 	js.Global().Set("graftcertHandle", handle)
 	emit(worker.Response{V: worker.Version, Type: worker.TypeReady, Protocol: worker.Version,
-		Go: runtime.Version(), Features: worker.Features()}, nil)
+		Go: runtime.Version(), Features: worker.Features(), Kernel: kernel}, nil)
 
 	h := worker.New()
 	for {

@@ -59,7 +59,7 @@ function pageWeight() {
   const rows = [];
   let total = 0;
   for (const f of ["index.html", "style.css", "wasm_exec.js", "vugu-render.js", "pool.js", "draw.js", "app.js", "worker.js",
-    "ui.wasm", "worker.wasm", "demo/mnist_6_100.onnx"]) {
+    "ui.wasm", "worker.wasm", "gemm.wasm", "demo/mnist_6_100.onnx"]) {
     const b = fs.readFileSync(path.join(root, "static", f));
     const gz = zlib.gzipSync(b, { level: 9 }).length;
     total += gz;
@@ -90,6 +90,9 @@ try {
     return { wall: (performance.now() - t0) / 1000, seconds: out.map((s) => s.seconds) };
   }, { m, bytes, method, indices, workers });
 
+  await page.evaluate(() => window.graftcert.pool.ensure(1));
+  const kernel = await page.evaluate(() => window.graftcert.pool.handles[0].info.kernel);
+  console.log(`workers' matrix kernel: ${kernel}\n`);
   console.log("## wasm (chromium, 1 worker) vs native (1 job): median seconds per sample\n");
   console.log("| model | method | samples | native | wasm | wasm / native |");
   console.log("|---|---|---|---|---|---|");

@@ -31,7 +31,7 @@ const pageErrors = []; // uncaught exceptions in the page
 // The page's own assets: nothing else may be requested.
 const allowedPaths = new Set([
   "/", "/index.html", "/style.css", "/wasm_exec.js", "/vugu-render.js", "/pool.js", "/draw.js", "/app.js",
-  "/worker.js", "/worker.wasm", "/ui.wasm",
+  "/worker.js", "/worker.wasm", "/ui.wasm", "/gemm.wasm",
   "/demo/mnist_6_100.onnx", "/demo/mnist_6_100_graft50.onnx", "/demo/cifar_conv_small.onnx",
   "/demo/mnist_X.npy", "/demo/mnist_y.npy", "/demo/cifar_X.npy", "/demo/cifar_y.npy",
   "/demo/train/mnist_train_X.npy", "/demo/train/mnist_train_y.npy",
@@ -153,9 +153,44 @@ test("CROWN on the first 10 samples with 2 workers equals the native CLI", { ski
   assert.deepEqual([...new Set(workers)].sort(), ["0", "1"], "both workers certified samples");
   assert.ok(await page.$("#margin-chart rect.pos, #margin-chart rect.neg"), "margin chart drawn");
   assert.equal(await page.$$eval("#unstable-chart rect", (r) => r.length), 5, "one bar per ReLU layer");
+  // Both workers multiply with the WebAssembly SIMD kernel (gemm.wasm), and did so for
+  // these bounds: every result carries the count of blocks it computed so far.
+  const kernels = await page.evaluate(() => Promise.all(window.graftcert.pool.handles.filter((h) => !h.dead).map(async (h) => {
+    const r = await h.call({ type: "bounds", indices: [0], eps: 0.026, method: "crown" });
+    return { kernel: h.info.kernel, gemmCalls: r.gemmCalls };
+  })));
+  assert.equal(kernels.length, 2);
+  for (const k of kernels) {
+    assert.equal(k.kernel, "wasm-simd128", "worker kernel");
+    assert.ok(k.gemmCalls > 0, "the SIMD kernel computed no block: " + JSON.stringify(k));
+  }
   if (process.env.GRAFTCERT_SCREENSHOT) {
     await page.click("#verdicts tbody tr:first-child");
     await page.screenshot({ path: process.env.GRAFTCERT_SCREENSHOT, fullPage: true });
+  }
+});
+
+test("a worker without the SIMD kernel, or with a module that does not fit, falls back to Go's", { skip }, async () => {
+  const got = await page.evaluate(async () => {
+    const module = await window.graftcert.pool.modulePromise;
+    const start = (gemm) => new Promise((resolve) => {
+      const w = new Worker("worker.js");
+      w.onmessage = (e) => {
+        if (e.data.type === "ready") {
+          w.onmessage = (e2) => { w.terminate(); resolve({ kernel: e.data.kernel, reply: e2.data }); };
+          // A request that needs no model: the worker is alive and answering.
+          w.postMessage({ v: 1, id: 1, type: "bounds", indices: [0], eps: 0.1, method: "crown" });
+        } else { w.terminate(); resolve({ error: e.data }); }
+      };
+      w.postMessage({ type: "init", module: module, gemm: gemm });
+    });
+    // No module; and the worker's own module in its place, whose imports env.mem
+    // cannot satisfy.
+    return [await start(null), await start(module)];
+  });
+  for (const g of got) {
+    assert.equal(g.kernel, "go", JSON.stringify(g));
+    assert.equal(g.reply.code, "no_model", JSON.stringify(g.reply));
   }
 });
 

@@ -17,4 +17,8 @@
 // C is cut — over this package's goroutines, or by a caller that splits its rows or
 // columns over several calls — nor on GOMAXPROCS. Results agree with gonum's to
 // rounding, not bit for bit: the assembly kernel uses fused multiply-adds.
+//
+// SetBlockKernel lets an environment replace the pure-Go kernel for whole blocks of
+// tiles (the browser worker installs a WebAssembly SIMD one). Such a kernel must sum
+// exactly as the Go kernel does, so results stay bit-identical with it or without it.
 package blas

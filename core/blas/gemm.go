@@ -258,6 +258,10 @@ func (p *problem) serial(i0, i1, j0, j1, k int) {
 			for ic := i0; ic < i1; ic += mc {
 				mb := min(mc, i1-ic)
 				p.packA(*ap, ic, pc, mb, kb, mr)
+				if h := blockFor(ker, mb, nb, kb); h != nil {
+					p.block(h, tmp, *ap, *bp, ic, jc, mb, nb, kb, accum)
+					continue
+				}
 				if rowsOuter {
 					for ir := 0; ir < mb; ir += mr {
 						for jr := 0; jr < nb; jr += nr {

@@ -97,6 +97,9 @@ type Response struct {
 	Protocol int      `json:"protocol,omitempty"`
 	Go       string   `json:"go,omitempty"`
 	Features []string `json:"features,omitempty"`
+	// Kernel names the matrix-product kernel the worker runs: "wasm-simd128" (the
+	// SIMD module static/worker.js loads, package wasm/gemmsimd) or "go".
+	Kernel string `json:"kernel,omitempty"`
 
 	// error
 	Message string `json:"message,omitempty"`
