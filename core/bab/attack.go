@@ -171,7 +171,7 @@ func pgd(ctx context.Context, model *train.Model, net *nn.Network, p *problem, x
 				case gs[i] < 0:
 					x[i] += f * step[i]
 				}
-				x[i] = math.Min(p.hi[i], math.Max(p.lo[i], x[i]))
+				x[i] = min(p.hi[i], max(p.lo[i], x[i]))
 			}
 		}
 	}
@@ -185,7 +185,7 @@ func seedRows(p *problem, y []float64, k int, d []float64) {
 		for j, rows := range p.disj {
 			w := math.Inf(-1)
 			for _, r := range rows {
-				w = math.Max(w, rowValue(r.C, r.D, y))
+				w = max(w, rowValue(r.C, r.D, y))
 			}
 			if w < best {
 				best, k = w, j

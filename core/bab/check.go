@@ -58,7 +58,7 @@ func confirm(net *nn.Network, p *problem, x []float64) (*Counterexample, bool) {
 // toFloat32In returns the float32 value nearest v clamped to [lo, hi], moved inside
 // the interval if rounding left it outside; v clamped when no float32 lies inside.
 func toFloat32In(v, lo, hi float64) float64 {
-	v = math.Min(hi, math.Max(lo, v))
+	v = min(hi, max(lo, v))
 	f := float32(v)
 	if float64(f) < lo {
 		f = math.Nextafter32(f, float32(math.Inf(1)))

@@ -26,9 +26,9 @@ func (p *problem) phi(y []float64) float64 {
 	for _, rows := range p.disj {
 		w := math.Inf(-1)
 		for _, r := range rows {
-			w = math.Max(w, rowValue(r.C, r.D, y))
+			w = max(w, rowValue(r.C, r.D, y))
 		}
-		best = math.Min(best, w)
+		best = min(best, w)
 	}
 	return best
 }

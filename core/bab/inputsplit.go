@@ -98,7 +98,7 @@ func (r *runner) inputBaB(ctx context.Context, p *problem, pk int) outcome {
 		value[k] = math.Inf(-1)
 	}
 	for i := range D {
-		value[owner[i]] = math.Max(value[owner[i]], minusD(res.Lower[i], D[i]))
+		value[owner[i]] = max(value[owner[i]], minusD(res.Lower[i], D[i]))
 	}
 	var open []int
 	for k, v := range value {
@@ -197,7 +197,7 @@ func (r *runner) inputBaB(ctx context.Context, p *problem, pk int) outcome {
 		if len(lower) == len(bb.Lower) {
 			// The parent's bounds hold on the sub-box too (CROWN is not monotone).
 			for i, v := range lower {
-				bb.Lower[i] = math.Max(bb.Lower[i], v)
+				bb.Lower[i] = max(bb.Lower[i], v)
 			}
 		}
 		val := map[int]float64{}
@@ -207,9 +207,9 @@ func (r *runner) inputBaB(ctx context.Context, p *problem, pk int) outcome {
 			}
 		}
 		for t, k := range jointOrder {
-			val[k] = math.Max(val[k], joints[k].lp)
+			val[k] = max(val[k], joints[k].lp)
 			if t < len(bb.Extra) {
-				val[k] = math.Max(val[k], bb.Extra[t])
+				val[k] = max(val[k], bb.Extra[t])
 			}
 		}
 		// Clip the box to the hull of the points that can still be unsafe: those where
@@ -262,7 +262,7 @@ func (r *runner) inputBaB(ctx context.Context, p *problem, pk int) outcome {
 		d.open = d.open[:0]
 		d.value = inf
 		for _, k := range parentOpen {
-			d.value = math.Min(d.value, val[k])
+			d.value = min(d.value, val[k])
 			if val[k] <= 0 {
 				d.open = append(d.open, k)
 			}
@@ -271,8 +271,8 @@ func (r *runner) inputBaB(ctx context.Context, p *problem, pk int) outcome {
 			lo, hi := clipped[d.open[0]][0], clipped[d.open[0]][1]
 			for _, k := range d.open[1:] {
 				for i := range lo {
-					lo[i] = math.Min(lo[i], clipped[k][0][i])
-					hi[i] = math.Max(hi[i], clipped[k][1][i])
+					lo[i] = min(lo[i], clipped[k][0][i])
+					hi[i] = max(hi[i], clipped[k][1][i])
 				}
 			}
 			d.lo, d.hi = lo, hi
@@ -449,7 +449,7 @@ func (r *runner) inputBaB(ctx context.Context, p *problem, pk int) outcome {
 				d := j.d
 				r.stats.MaxDepth = max(r.stats.MaxDepth, d.depth)
 				if len(d.open) == 0 {
-					minProven = math.Min(minProven, d.value)
+					minProven = min(minProven, d.value)
 					continue
 				}
 				if evaluate(d) {
@@ -528,7 +528,7 @@ const (
 func bestPair(g []int, val func(i int) (float64, float64)) int {
 	score := func(i int) float64 {
 		a, b := val(i)
-		return math.Min(a, 0) + math.Min(b, 0)
+		return min(a, 0) + min(b, 0)
 	}
 	bi, bv := g[0], score(g[0])
 	for _, i := range g[1:] {
@@ -552,7 +552,7 @@ func (r *runner) splitDims(d *idom, rootW []float64) []int {
 		v := math.Inf(-1)
 		for i, o := range d.owner {
 			if o == k {
-				v = math.Max(v, d.bb.Lower[i])
+				v = max(v, d.bb.Lower[i])
 			}
 		}
 		if v < wv {
@@ -586,7 +586,7 @@ func (r *runner) splitDims(d *idom, rootW []float64) []int {
 		}
 		rel[i] = w / rootW[i]
 		sumS += sens[i]
-		maxR = math.Max(maxR, rel[i])
+		maxR = max(maxR, rel[i])
 	}
 	type scored struct {
 		i int
@@ -601,7 +601,7 @@ func (r *runner) splitDims(d *idom, rootW []float64) []int {
 		// varies over the box, its looseness comes from the relaxation, which only
 		// shrinking the widest coordinates reduces.
 		s := rel[i] / maxR
-		if norm := math.Max(sumS, math.Abs(wv)); norm > 0 {
+		if norm := max(sumS, math.Abs(wv)); norm > 0 {
 			s += sensWeight * sens[i] / norm
 		}
 		cand = append(cand, scored{i, s})
@@ -625,10 +625,10 @@ func rowFunc(bb *crown.BoxBound, i int, lo, hi []float64) ([]float64, float64) {
 	a := bb.A[i*n : (i+1)*n]
 	minBox, mag := bb.Bias[i], math.Abs(bb.Bias[i])
 	for j, v := range a {
-		minBox += math.Min(v*lo[j], v*hi[j])
-		mag += math.Abs(v) * math.Max(math.Abs(lo[j]), math.Abs(hi[j]))
+		minBox += min(v*lo[j], v*hi[j])
+		mag += math.Abs(v) * max(math.Abs(lo[j]), math.Abs(hi[j]))
 	}
-	delta := math.Max(0, minBox-bb.Lower[i]) + 1e-9*mag
+	delta := max(0, minBox-bb.Lower[i]) + 1e-9*mag
 	return a, bb.Bias[i] - delta
 }
 
@@ -638,7 +638,7 @@ func rowFunc(bb *crown.BoxBound, i int, lo, hi []float64) ([]float64, float64) {
 func clipLinear(a []float64, b float64, lo, hi []float64) bool {
 	sum := b // min over the box of a·x + b
 	for j, v := range a {
-		sum += math.Min(v*lo[j], v*hi[j])
+		sum += min(v*lo[j], v*hi[j])
 	}
 	if sum > 1e-15*math.Abs(b) {
 		return false
@@ -647,7 +647,7 @@ func clipLinear(a []float64, b float64, lo, hi []float64) bool {
 		if v == 0 {
 			continue
 		}
-		rest := sum - math.Min(v*lo[j], v*hi[j])
+		rest := sum - min(v*lo[j], v*hi[j])
 		bound := -rest / v
 		slack := 1e-12*(math.Abs(bound)+math.Abs(hi[j]-lo[j])) + 1e-300
 		if v > 0 {
@@ -662,7 +662,7 @@ func clipLinear(a []float64, b float64, lo, hi []float64) bool {
 		if lo[j] > hi[j] {
 			return false
 		}
-		sum = rest + math.Min(v*lo[j], v*hi[j])
+		sum = rest + min(v*lo[j], v*hi[j])
 	}
 	return true
 }
@@ -670,7 +670,7 @@ func clipLinear(a []float64, b float64, lo, hi []float64) bool {
 func l1(a, lo, hi []float64) float64 {
 	s := 0.0
 	for j, v := range a {
-		s += math.Abs(v) * math.Max(math.Abs(lo[j]), math.Abs(hi[j]))
+		s += math.Abs(v) * max(math.Abs(lo[j]), math.Abs(hi[j]))
 	}
 	return s
 }

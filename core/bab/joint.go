@@ -137,7 +137,7 @@ func feasible(l []float64) bool {
 		if !(x >= -1e-12) {
 			return false
 		}
-		l[i] = math.Max(0, x)
+		l[i] = max(0, x)
 		s += l[i]
 	}
 	if !(s > 0) {
@@ -201,7 +201,7 @@ func projectSimplex(l []float64) {
 		}
 	}
 	for i := range l {
-		l[i] = math.Max(0, l[i]-theta)
+		l[i] = max(0, l[i]-theta)
 	}
 }
 
@@ -219,8 +219,8 @@ func combinedMin(A, b, lam, lo, hi []float64) float64 {
 		for r, l := range lam {
 			ci += l * A[r*n+i]
 		}
-		v += math.Min(ci*lo[i], ci*hi[i])
-		mag += math.Abs(ci) * math.Max(math.Abs(lo[i]), math.Abs(hi[i]))
+		v += min(ci*lo[i], ci*hi[i])
+		mag += math.Abs(ci) * max(math.Abs(lo[i]), math.Abs(hi[i]))
 	}
 	return v - 1e-12*mag
 }

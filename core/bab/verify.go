@@ -271,7 +271,7 @@ func (r *runner) problem(ctx context.Context, p *problem, pk int) outcome {
 	}
 	for i := range D {
 		lower[i] = minusD(res.Lower[i], D[i])
-		value[owner[i]] = math.Max(value[owner[i]], lower[i])
+		value[owner[i]] = max(value[owner[i]], lower[i])
 	}
 	var open []int
 	for k, v := range value {
@@ -357,7 +357,7 @@ func (r *runner) reluBaB(ctx context.Context, s *crown.SplitSolver, p *problem, 
 		switch {
 		case d.Proven():
 			provenCount++
-			minProven = math.Min(minProven, d.Value())
+			minProven = min(minProven, d.Value())
 		case d.Leaf() || !d.Decided():
 			leaves = append(leaves, d)
 		default:
@@ -432,7 +432,7 @@ func (r *runner) reluBaB(ctx context.Context, s *crown.SplitSolver, p *problem, 
 		}
 		if out, ok := bound(kids, beta); !ok {
 			if out == outOfTime {
-				r.progress(q.Len()+len(kids), bounded, math.Min(q.min(), minValue(kids)))
+				r.progress(q.Len()+len(kids), bounded, min(q.min(), minValue(kids)))
 			}
 			return out
 		}
@@ -466,7 +466,7 @@ func (r *runner) hopeless(ctx context.Context, start time.Time, root, now float6
 func minValue(ds []*crown.Domain) float64 {
 	m := inf
 	for _, d := range ds {
-		m = math.Min(m, d.Value())
+		m = min(m, d.Value())
 	}
 	return m
 }

@@ -49,15 +49,19 @@ func (e *engine) newStartNode(layer int, idx []int, n int, cols map[int][]int) *
 // adam takes one ascent step on every α of the node and projects onto [0, 1].
 func (s *startNode) adam(lr float64, step int) {
 	const b1, b2, eps = 0.9, 0.999, 1e-8
-	c1 := 1 - math.Pow(b1, float64(step))
-	c2 := 1 - math.Pow(b2, float64(step))
+	// The bias corrections are applied as products: this loop runs over every α of
+	// every start node each iteration, and divisions are its slowest part.
+	ic1 := 1 / (1 - math.Pow(b1, float64(step)))
+	ic2 := 1 / (1 - math.Pow(b2, float64(step)))
 	for j, a := range s.alpha {
 		g, m, v := s.grad[j], s.m[j], s.v[j]
+		g, m, v = g[:len(a)], m[:len(a)], v[:len(a)]
 		for i := range a {
-			m[i] = b1*m[i] + (1-b1)*g[i]
-			v[i] = b2*v[i] + (1-b2)*g[i]*g[i]
-			a[i] += lr * (m[i] / c1) / (math.Sqrt(v[i]/c2) + eps)
-			a[i] = math.Min(1, math.Max(0, a[i]))
+			gi := g[i]
+			mi := b1*m[i] + (1-b1)*gi
+			vi := b2*v[i] + (1-b2)*gi*gi
+			m[i], v[i] = mi, vi
+			a[i] = min(1, max(0, a[i]+lr*(mi*ic1)/(math.Sqrt(vi*ic2)+eps)))
 		}
 	}
 }
@@ -208,7 +212,7 @@ func (e *engine) alphaBound(ctx context.Context, C []float64, opts Options) (*Re
 		lb := st.run(initLo, initHi)
 		loss := 0.0
 		for i, v := range lb {
-			best[i] = math.Max(best[i], v)
+			best[i] = max(best[i], v)
 			loss += v
 		}
 		for k, rx := range e.relax {
@@ -244,7 +248,7 @@ func (e *engine) alphaBound(ctx context.Context, C []float64, opts Options) (*Re
 			return nil, err
 		}
 		for i, v := range st.run(tightLo, tightHi) {
-			best[i] = math.Max(best[i], v)
+			best[i] = max(best[i], v)
 		}
 		for k, rx := range e.relax {
 			if rx != nil {

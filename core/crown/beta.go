@@ -232,7 +232,7 @@ func (s *SplitSolver) Root(rows *RowSet, lower []float64) *Domain {
 func (d *Domain) Value() float64 {
 	v := math.Inf(-1)
 	for _, l := range d.Lower {
-		v = math.Max(v, l)
+		v = max(v, l)
 	}
 	return v
 }
@@ -279,7 +279,7 @@ func (d *Domain) Branch() (*Domain, *Domain, error) {
 		c.Lower = append([]float64(nil), d.Lower...)
 		if e := d.est[side]; e != nil {
 			for i, v := range e {
-				c.Lower[i] = math.Max(c.Lower[i], v)
+				c.Lower[i] = max(c.Lower[i], v)
 			}
 		}
 		if d.alpha != nil {

@@ -363,7 +363,7 @@ func (it *bitem) adam(lrA, lrB float64, step int) {
 			m[i] = b1*m[i] + (1-b1)*g[i]
 			v[i] = b2*v[i] + (1-b2)*g[i]*g[i]
 			x[i] += lr * (m[i] / c1) / (math.Sqrt(v[i]/c2) + eps)
-			x[i] = math.Min(hi, math.Max(lo, x[i]))
+			x[i] = min(hi, max(lo, x[i]))
 		}
 	}
 	for p, a := range it.d.alpha {
@@ -451,7 +451,7 @@ func (s *SplitSolver) boundChunk(ctx context.Context, doms []*Domain, cands [][]
 					bests[k].lower[q] = v
 					s.keepRow(bests[k], d, q)
 				}
-				d.Lower[q] = math.Max(d.Lower[q], v)
+				d.Lower[q] = max(d.Lower[q], v)
 			}
 			if !d.Proven() {
 				next = append(next, k)
@@ -500,7 +500,7 @@ func (s *SplitSolver) boundChunk(ctx context.Context, doms []*Domain, cands [][]
 		d := it.d
 		pts := make([][]float64, 0, it.n)
 		for q := 0; q < it.n; q++ {
-			d.Lower[q] = math.Max(d.Lower[q], lb[it.off+q])
+			d.Lower[q] = max(d.Lower[q], lb[it.off+q])
 			pts = append(pts, corner(inRows.row(it.off+q), e.lo, e.hi))
 		}
 		cands[openIdx[t]] = pts
@@ -564,9 +564,9 @@ func (s *SplitSolver) shortlist(it *bitem, tape []*rows, k int) []candidate {
 			sc, ic := 0.0, 0.0
 			for q := 0; q < it.n; q++ {
 				a := A.row(it.off + q)[i]
-				iq := math.Min(a, 0) * icp
+				iq := min(a, 0) * icp
 				ba := b * a
-				sc += math.Abs(math.Max(ba*(slope-1), ba*slope) + iq)
+				sc += math.Abs(max(ba*(slope-1), ba*slope) + iq)
 				ic += iq
 			}
 			c := candidate{p, i, sc / float64(it.n)}
@@ -701,15 +701,15 @@ func (s *SplitSolver) decide(ctx context.Context, e *engine, open []*bitem, tape
 				// Rank by the estimates themselves: one pass without optimisation is
 				// often below the parent's optimised bound, and clamping to it would
 				// make every candidate tie.
-				val[side] = math.Max(val[side], x)
+				val[side] = max(val[side], x)
 			}
 		}
 		// The better child decides (alpha-beta-CROWN's reduceop "max", its choice for
 		// the mnist_fc and oval benchmarks): a split that nearly proves one side beats
 		// one that nudges both.
-		score := math.Max(val[0], val[1])
+		score := max(val[0], val[1])
 		if o.ReduceMin {
-			score = math.Min(val[0], val[1])
+			score = min(val[0], val[1])
 		}
 		if !it.d.has || score > bestVal[tr.owner] {
 			bestVal[tr.owner] = score

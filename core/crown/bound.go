@@ -227,7 +227,7 @@ func specInterval(C []float64, nspec int, lo, hi []float64) ([]float64, []float6
 				l += c * hi[j]
 				u += c * lo[j]
 			}
-			mag += math.Abs(c) * math.Max(math.Abs(lo[j]), math.Abs(hi[j]))
+			mag += math.Abs(c) * max(math.Abs(lo[j]), math.Abs(hi[j]))
 		}
 		lb[r], ub[r] = l-safety*mag, u+safety*mag
 	}

@@ -68,7 +68,7 @@ func newEngine(net *nn.Network, lo, hi []float64) (*engine, error) {
 	for i := range flo {
 		e.mid[i] = (flo[i] + fhi[i]) / 2
 		e.rad[i] = (fhi[i] - flo[i]) / 2
-		e.mx[i] = math.Max(math.Abs(flo[i]), math.Abs(fhi[i]))
+		e.mx[i] = max(math.Abs(flo[i]), math.Abs(fhi[i]))
 	}
 	e.threads = 1
 	return e, nil

@@ -187,7 +187,7 @@ func (f *ForwardBounder) Bound(ctx context.Context, lo, hi []float64, rs *RowSet
 	for i := 0; i < d; i++ {
 		w.mid[i] = (lo[i] + hi[i]) / 2
 		w.rad[i] = (hi[i] - lo[i]) / 2
-		w.mx[i] = math.Max(math.Abs(lo[i]), math.Abs(hi[i]))
+		w.mx[i] = max(math.Abs(lo[i]), math.Abs(hi[i]))
 	}
 	// Identity functions of the input.
 	n := d
@@ -592,7 +592,7 @@ func affineBox(o *fop, lo, hi []float64) {
 			l += o.shift[i]
 			h += o.shift[i]
 		}
-		m := safety * math.Max(math.Abs(l), math.Abs(h))
+		m := safety * max(math.Abs(l), math.Abs(h))
 		lo[i], hi[i] = l-m, h+m
 	}
 }
@@ -675,7 +675,7 @@ func (rx *fwdRelax) box(l, u, olo, ohi []float64) {
 			if a > b {
 				a, b = b, a
 			}
-			m := safety * math.Max(math.Abs(a), math.Abs(b))
+			m := safety * max(math.Abs(a), math.Abs(b))
 			olo[i], ohi[i] = a-m, b+m
 		}
 	}

@@ -89,7 +89,7 @@ func (f *ForwardBounder) alphaRows(w *fwdWork, C, D []float64, nr, iters int, do
 				mm[i] = b1*mm[i] + (1-b1)*g[i]
 				vv[i] = b2*vv[i] + (1-b2)*g[i]*g[i]
 				al[i] += step * (mm[i] / c1) / (math.Sqrt(vv[i]/c2) + eps)
-				al[i] = math.Min(1, math.Max(0, al[i]))
+				al[i] = min(1, max(0, al[i]))
 			}
 		}
 	}
@@ -321,7 +321,7 @@ func (f *ForwardBounder) Optimize(ctx context.Context, lo, hi []float64, rs *Row
 	for i := 0; i < f.d; i++ {
 		w.mid[i] = (lo[i] + hi[i]) / 2
 		w.rad[i] = (hi[i] - lo[i]) / 2
-		w.mx[i] = math.Max(math.Abs(lo[i]), math.Abs(hi[i]))
+		w.mx[i] = max(math.Abs(lo[i]), math.Abs(hi[i]))
 	}
 	a := 0
 	for k := range f.ops {

@@ -347,7 +347,7 @@ func (o *affineOp) interval(lo, hi []float64) ([]float64, []float64) {
 			l += o.a.Shift[i]
 			h += o.a.Shift[i]
 		}
-		m := safety * math.Max(math.Abs(l), math.Abs(h))
+		m := safety * max(math.Abs(l), math.Abs(h))
 		olo[i], ohi[i] = l-m, h+m
 	}
 	return olo, ohi
@@ -396,7 +396,7 @@ func (o *actOp) interval(lo, hi []float64) ([]float64, []float64) {
 			olo[i], ohi[i] = l, h
 			continue
 		}
-		olo[i], ohi[i] = math.Max(lo[i], 0), math.Max(hi[i], 0)
+		olo[i], ohi[i] = max(lo[i], 0), max(hi[i], 0)
 	}
 	return olo, ohi
 }

@@ -55,7 +55,7 @@ func (b *BoxBounder) engineFor(lo, hi []float64) (*engine, error) {
 	for i := range flo {
 		e.mid[i] = (flo[i] + fhi[i]) / 2
 		e.rad[i] = (fhi[i] - flo[i]) / 2
-		e.mx[i] = math.Max(math.Abs(flo[i]), math.Abs(fhi[i]))
+		e.mx[i] = max(math.Abs(flo[i]), math.Abs(fhi[i]))
 	}
 	return e, nil
 }
