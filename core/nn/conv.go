@@ -1,6 +1,12 @@
 package nn
 
-import "fmt"
+import (
+	"fmt"
+	"sync"
+
+	"gonum.org/v1/gonum/blas"
+	"gonum.org/v1/gonum/blas/blas64"
+)
 
 // Conv2d is a 2-D convolution over a C×H×W input (ONNX Conv, group 1).
 // W has shape OutC×InC×KH×KW; padding is top, left, bottom, right.
@@ -61,8 +67,81 @@ func (c *Conv2d) OutSize() int { return c.OutC * c.OutH * c.OutW }
 
 func (c *Conv2d) Forward(in, out []float64, n int) {
 	is, os := c.InSize(), c.OutSize()
+	if c.OutC*c.OutH*c.OutW*c.InC*c.KH*c.KW < gemmConvWork {
+		for s := 0; s < n; s++ {
+			c.forward1(in[s*is:(s+1)*is], out[s*os:(s+1)*os])
+		}
+		return
+	}
+	k := c.InC * c.KH * c.KW
+	hw := c.OutH * c.OutW
+	buf := getCols(k * hw)
+	defer colsPool.Put(buf)
+	cols := *buf
 	for s := 0; s < n; s++ {
-		c.forward1(in[s*is:(s+1)*is], out[s*os:(s+1)*os])
+		o := out[s*os : (s+1)*os]
+		c.im2col(in[s*is:(s+1)*is], cols)
+		blas64.Gemm(blas.NoTrans, blas.NoTrans, 1,
+			blas64.General{Rows: c.OutC, Cols: k, Stride: k, Data: c.W},
+			blas64.General{Rows: k, Cols: hw, Stride: hw, Data: cols},
+			0, blas64.General{Rows: c.OutC, Cols: hw, Stride: hw, Data: o})
+		if c.B != nil {
+			for oc, b := range c.B {
+				oo := o[oc*hw : (oc+1)*hw]
+				for i := range oo {
+					oo[i] += b
+				}
+			}
+		}
+	}
+}
+
+// gemmConvWork is the size (multiply-adds per sample) from which Forward lays the
+// input out as columns and multiplies by the weight matrix: the direct loops below
+// run over one output row per kernel tap, a few values each, and their overhead
+// dominates on all but the smallest convolutions.
+const gemmConvWork = 1 << 14
+
+var colsPool = sync.Pool{New: func() any { return new([]float64) }}
+
+func getCols(n int) *[]float64 {
+	p := colsPool.Get().(*[]float64)
+	if cap(*p) < n {
+		*p = make([]float64, n)
+	}
+	*p = (*p)[:n]
+	return p
+}
+
+// im2col writes the input patches as columns: cols[(ic·KH+ky)·KW+kx][oy·OutW+ox] is
+// the input value under kernel tap (ky, kx) of output (oy, ox), 0 in the padding.
+func (c *Conv2d) im2col(in, cols []float64) {
+	hw := c.OutH * c.OutW
+	for ic := 0; ic < c.InC; ic++ {
+		src := in[ic*c.InH*c.InW : (ic+1)*c.InH*c.InW]
+		for ky := 0; ky < c.KH; ky++ {
+			for kx := 0; kx < c.KW; kx++ {
+				dst := cols[((ic*c.KH+ky)*c.KW+kx)*hw:][:hw]
+				for oy := 0; oy < c.OutH; oy++ {
+					d := dst[oy*c.OutW : (oy+1)*c.OutW]
+					iy := oy*c.SH - c.PT + ky*c.DH
+					if iy < 0 || iy >= c.InH {
+						clear(d)
+						continue
+					}
+					row := src[iy*c.InW : (iy+1)*c.InW]
+					ix := kx*c.DW - c.PL
+					for ox := range d {
+						if ix >= 0 && ix < c.InW {
+							d[ox] = row[ix]
+						} else {
+							d[ox] = 0
+						}
+						ix += c.SW
+					}
+				}
+			}
+		}
 	}
 }
 
