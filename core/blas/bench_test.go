@@ -44,6 +44,13 @@ func benchShapes() []benchShape {
 		s = append(s, benchShape{name: fmt.Sprintf("conv/%dx256x%d/w%d", oc[0], oc[1], oc[2]),
 			tA: blas.NoTrans, tB: blas.NoTrans, m: oc[0], n: 256, k: oc[1], wide: oc[2]})
 	}
+	// Branch and bound: one row per subdomain, 32–64 subdomains per worker, through
+	// the 256-wide layers of mnist_fc's networks and back (adjoint).
+	for _, rows := range []int{32, 64, 128} {
+		s = append(s, benchShape{name: fmt.Sprintf("bab/%dx784x256", rows), tA: blas.NoTrans, tB: blas.NoTrans, m: rows, n: 784, k: 256},
+			benchShape{name: fmt.Sprintf("bab/%dx256x256", rows), tA: blas.NoTrans, tB: blas.NoTrans, m: rows, n: 256, k: 256},
+			benchShape{name: fmt.Sprintf("babT/%dx256x784", rows), tA: blas.NoTrans, tB: blas.Trans, m: rows, n: 256, k: 784})
+	}
 	// (c) a square.
 	s = append(s, benchShape{name: "square/512", tA: blas.NoTrans, tB: blas.NoTrans, m: 512, n: 512, k: 512})
 	return s

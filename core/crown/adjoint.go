@@ -13,9 +13,9 @@ import (
 func (o *denseOp) adjoint(g *rows, seed []float64) *rows {
 	d := o.d
 	out := newRows(g.n, d.Out)
-	blas64.Gemm(blas.NoTrans, blas.Trans, 1,
+	blas64.Gemm(blas.NoTrans, blas.NoTrans, 1,
 		blas64.General{Rows: g.n, Cols: d.In, Stride: d.In, Data: g.a},
-		blas64.General{Rows: d.Out, Cols: d.In, Stride: d.In, Data: d.W},
+		blas64.General{Rows: d.In, Cols: d.Out, Stride: d.Out, Data: o.transposed()},
 		0, blas64.General{Rows: g.n, Cols: d.Out, Stride: d.Out, Data: out.a})
 	if d.B != nil {
 		for r := 0; r < g.n; r++ {

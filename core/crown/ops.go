@@ -3,6 +3,7 @@ package crown
 import (
 	"fmt"
 	"math"
+	"sync"
 
 	"github.com/graftcert/graftcert/core/nn"
 	"gonum.org/v1/gonum/blas"
@@ -71,6 +72,28 @@ func newOp(l nn.Layer) (op, error) {
 type denseOp struct {
 	d    *nn.Dense
 	absW []float64
+
+	// wt is Wᵀ (In×Out, row-major), made on the first adjoint pass: the adjoint's
+	// product G·Wᵀ then reads its right operand row by row (the order the matrix
+	// product packs fastest, or reads in place for few rows) instead of gathering
+	// columns of W, which was the largest cost of branch and bound's adjoint passes.
+	wtOnce sync.Once
+	wt     []float64
+}
+
+// transposed returns Wᵀ.
+func (o *denseOp) transposed() []float64 {
+	o.wtOnce.Do(func() {
+		d := o.d
+		wt := make([]float64, len(d.W))
+		for j := 0; j < d.Out; j++ {
+			for i, w := range d.W[j*d.In : (j+1)*d.In] {
+				wt[i*d.Out+j] = w
+			}
+		}
+		o.wt = wt
+	})
+	return o.wt
 }
 
 func (o *denseOp) mixing() bool { return true }
