@@ -1,7 +1,8 @@
 // make bench-web: a report, not a test. Times graftcert's WebAssembly worker in
 // headless chromium against the native CLI on the same samples (per-sample median, one
-// worker / one job), measures the worker pool's throughput with 1 and 2 workers, and
-// prints the page weight. The per-sample seconds are those each side measures around
+// worker against native on one core and native's default one job), measures the worker
+// pool's throughput with 1 and 2 workers beside native --jobs 2, and prints the page
+// weight. The per-sample seconds are those each side measures around
 // certify.Sample, so page and messaging overheads are excluded from the first table
 // and included in the second.
 import { spawn, execFileSync } from "node:child_process";
@@ -47,12 +48,21 @@ function startServer() {
   });
 }
 
-function nativeSeconds(m, method, n) {
-  // Sample 0 is a warm-up, as in the browser.
+// nativeRun runs the CLI's bounds on samples 0..count-1 with the given jobs. With
+// oneCore the Go runtime gets one CPU (GOMAXPROCS=1), as one Web Worker has; without it
+// one job still spreads a sample's rows and products over every core.
+function nativeRun(m, method, count, jobs, oneCore) {
+  const env = { ...process.env };
+  if (oneCore) env.GOMAXPROCS = "1";
   const out = execFileSync(bin, ["bounds", "--model", m.file, "--data", `static/demo/${m.data}_X.npy`, "--labels",
-    `static/demo/${m.data}_y.npy`, "--eps", m.eps, "--method", method, "--count", String(n + 1), "--jobs", "1", "--json"],
-  { cwd: root, maxBuffer: 64 << 20 });
-  return JSON.parse(out).samples.slice(1).map((s) => s.seconds);
+    `static/demo/${m.data}_y.npy`, "--eps", m.eps, "--method", method, "--count", String(count), "--jobs", String(jobs), "--json"],
+  { cwd: root, maxBuffer: 64 << 20, env });
+  return JSON.parse(out);
+}
+
+function nativeSeconds(m, method, n, oneCore) {
+  // Sample 0 is a warm-up, as in the browser.
+  return nativeRun(m, method, n + 1, 1, oneCore).samples.slice(1).map((s) => s.seconds);
 }
 
 function pageWeight() {
@@ -93,23 +103,27 @@ try {
   await page.evaluate(() => window.graftcert.pool.ensure(1));
   const kernel = await page.evaluate(() => window.graftcert.pool.handles[0].info.kernel);
   console.log(`workers' matrix kernel: ${kernel}\n`);
-  console.log("## wasm (chromium, 1 worker) vs native (1 job): median seconds per sample\n");
-  console.log("| model | method | samples | native | wasm | wasm / native |");
-  console.log("|---|---|---|---|---|---|");
+  console.log("## wasm (chromium, 1 worker) vs native: median seconds per sample\n");
+  console.log("A worker runs on one core. \"native, 1 core\" is the CLI with GOMAXPROCS=1 (the same");
+  console.log("resources); \"native, 1 job\" is its default for one sample, which spreads the sample's");
+  console.log("rows and products over both cores.\n");
+  console.log("| model | method | samples | native, 1 core | native, 1 job (2 cores) | wasm | wasm / native 1 core | wasm / native 1 job |");
+  console.log("|---|---|---|---|---|---|---|---|");
   for (const m of models) {
     const bytes = [...fs.readFileSync(path.isAbsolute(m.file) ? m.file : path.join(root, m.file))];
     for (const { method, n } of methods) {
       const idx = [...Array(n + 1).keys()];
       const web = (await run(m, bytes, method, idx, 1)).seconds.slice(1);
-      const nat = nativeSeconds(m, method, n);
-      const w = median(web), nt = median(nat);
-      console.log(`| ${m.name} | ${method} | ${n} | ${(nt * 1000).toFixed(1)} ms | ${(w * 1000).toFixed(1)} ms | ${(w / nt).toFixed(2)} |`);
+      const nat1 = median(nativeSeconds(m, method, n, true));
+      const nt = median(nativeSeconds(m, method, n, false));
+      const w = median(web);
+      console.log(`| ${m.name} | ${method} | ${n} | ${(nat1 * 1000).toFixed(1)} ms | ${(nt * 1000).toFixed(1)} ms | ${(w * 1000).toFixed(1)} ms | ${(w / nat1).toFixed(2)} | ${(w / nt).toFixed(2)} |`);
     }
   }
 
   console.log("\n## worker pool throughput (CROWN, wall time including messaging)\n");
-  console.log("| model | samples | 1 worker | 2 workers | speedup |");
-  console.log("|---|---|---|---|---|");
+  console.log("| model | samples | 1 worker | 2 workers | speedup | native --jobs 2 | 2 workers / native |");
+  console.log("|---|---|---|---|---|---|---|");
   for (const m of [models[0], models[2]]) {
     const bytes = [...fs.readFileSync(path.join(root, m.file))];
     const n = quick ? 8 : (m.data === "cifar" ? 20 : 40);
@@ -117,7 +131,8 @@ try {
     await run(m, bytes, "crown", [0, 1], 2); // warm both workers
     const one = await run(m, bytes, "crown", idx, 1);
     const two = await run(m, bytes, "crown", idx, 2);
-    console.log(`| ${m.name} | ${n} | ${one.wall.toFixed(2)} s | ${two.wall.toFixed(2)} s | ${(one.wall / two.wall).toFixed(2)}× |`);
+    const nat = nativeRun(m, "crown", n, 2, false).seconds;
+    console.log(`| ${m.name} | ${n} | ${one.wall.toFixed(2)} s | ${two.wall.toFixed(2)} s | ${(one.wall / two.wall).toFixed(2)}× | ${nat.toFixed(2)} s | ${(two.wall / nat).toFixed(2)} |`);
   }
 
   // One hard sample decided by branch and bound, its subdomains shared out over the
