@@ -172,6 +172,14 @@ func (e *engine) adjoint(start int, final *rows, seed []float64, tp *tape, al, g
 		switch o := e.ops[j].(type) {
 		case *actOp:
 			G = e.adjointAct(j, tp.pre[j], G, seed, al[j], gal[j], g)
+		case *denseOp:
+			if j+1 < start {
+				if _, ok := e.ops[j+1].(*actOp); ok {
+					G = o.adjointLive(G, seed, e.relax[j+1].liveCols(G.n))
+					continue
+				}
+			}
+			G = o.adjoint(G, seed)
 		default:
 			G = o.(adjointOp).adjoint(G, seed)
 		}

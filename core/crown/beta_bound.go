@@ -196,6 +196,15 @@ func (s *SplitSolver) backward(e *engine, items []*bitem, tape []*rows) *rows {
 			for _, it := range items {
 				s.actBackward(p, it, r)
 			}
+		case *denseOp:
+			// Neurons inactive at the root are zero in every domain's rows.
+			if j+1 < len(e.ops) {
+				if _, ok := e.ops[j+1].(*actOp); ok {
+					r = o.backwardLive(r, s.rx[s.pos[j+1]].liveCols(r.n))
+					continue
+				}
+			}
+			r = o.backward(r)
 		case linearOp:
 			r = o.backward(r)
 		}
@@ -283,6 +292,15 @@ func (s *SplitSolver) adjoint(e *engine, items []*bitem, final *rows, tape []*ro
 				s.actAdjoint(p, it, tape[p], G, out)
 			}
 			G = out
+		case *denseOp:
+			// Neurons inactive at the root are inactive in every domain.
+			if j+1 <= last {
+				if _, ok := e.ops[j+1].(*actOp); ok {
+					G = o.adjointLive(G, seed, s.rx[s.pos[j+1]].liveCols(G.n))
+					continue
+				}
+			}
+			G = o.adjoint(G, seed)
 		default:
 			G = o.(adjointOp).adjoint(G, seed)
 		}

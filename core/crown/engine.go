@@ -105,6 +105,14 @@ func (e *engine) exactByIBP(k int) bool {
 func (e *engine) backward(start int, r *rows, alpha map[int][]float64, tp *tape) *rows {
 	for j := start - 1; j >= e.first; j-- {
 		switch o := e.ops[j].(type) {
+		case *denseOp:
+			if j+1 < start {
+				if _, ok := e.ops[j+1].(*actOp); ok {
+					r = o.backwardLive(r, e.relax[j+1].liveCols(r.n))
+					continue
+				}
+			}
+			r = o.backward(r)
 		case linearOp:
 			r = o.backward(r)
 		case *actOp:
