@@ -139,8 +139,9 @@ func (o *denseOp) backward(in *rows) *rows {
 // ---- Conv2d ----
 
 type convOp struct {
-	c   *nn.Conv2d
-	abs *nn.Conv2d // |W|, no bias
+	c    *nn.Conv2d
+	abs  *nn.Conv2d // |W|, no bias
+	back convPlanCache
 }
 
 func (o *convOp) mixing() bool { return true }
@@ -156,44 +157,69 @@ func (o *convOp) interval(lo, hi []float64) ([]float64, []float64) {
 
 // backward is the transposed convolution of every row. Rows that start from single
 // neurons are sparse and are scattered coefficient by coefficient; dense rows go
-// through one matrix product per chunk of rows (Wᵀ times the rows' coefficients laid
-// out channel-major), then col2im.
+// through matrix products per chunk of rows (denseBackward). The choice is per row, so
+// a row's result does not depend on the rows it is bounded with.
 func (o *convOp) backward(in *rows) *rows {
 	c := o.c
 	out := newRows(in.n, c.InSize())
 	copy(out.bias, in.bias)
 	copy(out.mag, in.mag)
-	if c.B != nil {
-		ohw := c.OutH * c.OutW
-		for r := 0; r < in.n; r++ {
-			a := in.row(r)
+	ohw := c.OutH * c.OutW
+	var dense []int
+	for r := 0; r < in.n; r++ {
+		a := in.row(r)
+		if c.B != nil {
 			bsum, bmag := 0.0, 0.0
 			for oc, b := range c.B {
-				s := 0.0
-				for _, v := range a[oc*ohw : (oc+1)*ohw] {
-					s += v
-				}
+				s := sum4(a[oc*ohw : (oc+1)*ohw])
 				bsum += s * b
 				bmag += math.Abs(s * b)
 			}
 			out.bias[r] += bsum
 			out.mag[r] += bmag
 		}
+		if sparseRow(a) {
+			o.scatter(a, out.row(r))
+		} else {
+			dense = append(dense, r)
+		}
 	}
+	o.denseBackward(in, dense, out)
+	return out
+}
+
+// sum4 is the sum of a, in four interleaved partial sums (a single running sum is
+// bound by the latency of one addition per element).
+func sum4(a []float64) float64 {
+	var s0, s1, s2, s3 float64
+	i := 0
+	for ; i+3 < len(a); i += 4 {
+		s0 += a[i]
+		s1 += a[i+1]
+		s2 += a[i+2]
+		s3 += a[i+3]
+	}
+	for ; i < len(a); i++ {
+		s0 += a[i]
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+// sparseRow reports whether fewer than one in eight coefficients of a are nonzero, so
+// that scattering them one by one beats the matrix product. It stops counting as soon
+// as the answer is known.
+func sparseRow(a []float64) bool {
+	need := (len(a) + 7) / 8 // nonzeros that make the row dense
 	nnz := 0
-	for _, v := range in.a {
+	for _, v := range a {
 		if v != 0 {
 			nnz++
+			if nnz >= need {
+				return false
+			}
 		}
 	}
-	if nnz*8 < len(in.a) {
-		for r := 0; r < in.n; r++ {
-			o.scatter(in.row(r), out.row(r))
-		}
-		return out
-	}
-	o.gemmBackward(in, out)
-	return out
+	return true
 }
 
 // scatter adds the transposed convolution of one sparse row a into dst.
@@ -234,37 +260,9 @@ func (o *convOp) scatter(a, dst []float64) {
 	}
 }
 
-// gemmBackward computes out = convᵀ(in) for dense rows, in chunks that keep the
-// column buffer near denseChunk values.
-func (o *convOp) gemmBackward(in, out *rows) {
-	c := o.c
-	ohw := c.OutH * c.OutW
-	ckk := c.InC * c.KH * c.KW
-	chunk := max(1, denseChunk/(ckk*ohw))
-	tp := getScratch(c.OutC * min(chunk, in.n) * ohw)
-	cp := getScratch(ckk * min(chunk, in.n) * ohw)
-	defer putScratch(tp)
-	defer putScratch(cp)
-	t, cols := *tp, *cp
-	for r0 := 0; r0 < in.n; r0 += chunk {
-		nr := min(chunk, in.n-r0)
-		w := nr * ohw
-		// t (OutC × nr·ohw): the chunk's coefficients, channel-major.
-		for r := 0; r < nr; r++ {
-			a := in.row(r0 + r)
-			for oc := 0; oc < c.OutC; oc++ {
-				copy(t[oc*w+r*ohw:oc*w+(r+1)*ohw], a[oc*ohw:(oc+1)*ohw])
-			}
-		}
-		// cols (ckk × nr·ohw) = Wᵀ · t, W being OutC × ckk.
-		gemmWide(true, c.W, c.OutC, ckk, t[:c.OutC*w], cols[:ckk*w], w)
-		o.col2im(cols[:ckk*w], nr, out, r0)
-	}
-}
-
 // denseChunk is the number of column-matrix values the dense-row products work on at
 // a time: small enough that the column block written by the product is still in cache
-// when col2im reads it (or, forwards, when the product reads what im2col wrote).
+// when the gather reads it (or, forwards, when the product reads what im2col wrote).
 const denseChunk = 1 << 16
 
 // convTap is the part of the output map one kernel tap reads from the map (the rest
@@ -284,50 +282,6 @@ func (o *convOp) taps() []convTap {
 		}
 	}
 	return t
-}
-
-// col2im adds every column entry to the input position it came from. Rows, then
-// input channels, are the outer loops so that the channel being written stays in
-// cache over all kernel taps.
-func (o *convOp) col2im(cols []float64, nr int, out *rows, r0 int) {
-	c := o.c
-	ohw := c.OutH * c.OutW
-	ihw := c.InH * c.InW
-	w := nr * ohw
-	taps := o.taps()
-	for r := 0; r < nr; r++ {
-		dst := out.row(r0 + r)
-		for ic := 0; ic < c.InC; ic++ {
-			dch := dst[ic*ihw : (ic+1)*ihw]
-			for ky := 0; ky < c.KH; ky++ {
-				for kx := 0; kx < c.KW; kx++ {
-					tp := taps[ky*c.KW+kx]
-					if tp.oxLo >= tp.oxHi || tp.oyLo >= tp.oyHi {
-						continue
-					}
-					xoff := kx*c.DW - c.PL
-					sr := cols[((ic*c.KH+ky)*c.KW+kx)*w+r*ohw:][:ohw]
-					for oy := tp.oyLo; oy < tp.oyHi; oy++ {
-						iy := oy*c.SH - c.PT + ky*c.DH
-						drow := dch[iy*c.InW : (iy+1)*c.InW]
-						srow := sr[oy*c.OutW+tp.oxLo : oy*c.OutW+tp.oxHi]
-						if c.SW == 1 {
-							d := drow[tp.oxLo+xoff : tp.oxHi+xoff]
-							d = d[:len(srow)]
-							for i, v := range srow {
-								d[i] += v
-							}
-							continue
-						}
-						d := drow[tp.oxLo*c.SW+xoff:]
-						for i, v := range srow {
-							d[i*c.SW] += v
-						}
-					}
-				}
-			}
-		}
-	}
 }
 
 // validRange gives the output positions [lo, hi) of one kernel tap whose input
