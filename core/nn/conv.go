@@ -80,7 +80,7 @@ func (c *Conv2d) Forward(in, out []float64, n int) {
 	cols := *buf
 	for s := 0; s < n; s++ {
 		o := out[s*os : (s+1)*os]
-		c.im2col(in[s*is:(s+1)*is], cols)
+		c.Im2Col(in[s*is:(s+1)*is], 1, cols)
 		blas64.Gemm(blas.NoTrans, blas.NoTrans, 1,
 			blas64.General{Rows: c.OutC, Cols: k, Stride: k, Data: c.W},
 			blas64.General{Rows: k, Cols: hw, Stride: hw, Data: cols},
@@ -113,36 +113,57 @@ func getCols(n int) *[]float64 {
 	return p
 }
 
-// im2col writes the input patches as columns: cols[(ic·KH+ky)·KW+kx][oy·OutW+ox] is
-// the input value under kernel tap (ky, kx) of output (oy, ox), 0 in the padding.
-func (c *Conv2d) im2col(in, cols []float64) {
+// Im2Col fills cols (K × n·HW, K = InC·KH·KW, HW = OutH·OutW) with the patches of n
+// inputs: row k = (ic, ky, kx) in the weight's own order, column s·HW + p for sample s
+// and output position p, 0 where the kernel tap falls in the padding. Forward and the
+// trainer multiply the weight matrix by it.
+func (c *Conv2d) Im2Col(in []float64, n int, cols []float64) {
 	hw := c.OutH * c.OutW
+	ncol := n * hw
+	inHW := c.InH * c.InW
+	is := c.InC * inHW
 	for ic := 0; ic < c.InC; ic++ {
-		src := in[ic*c.InH*c.InW : (ic+1)*c.InH*c.InW]
 		for ky := 0; ky < c.KH; ky++ {
 			for kx := 0; kx < c.KW; kx++ {
-				dst := cols[((ic*c.KH+ky)*c.KW+kx)*hw:][:hw]
-				for oy := 0; oy < c.OutH; oy++ {
-					d := dst[oy*c.OutW : (oy+1)*c.OutW]
-					iy := oy*c.SH - c.PT + ky*c.DH
-					if iy < 0 || iy >= c.InH {
-						clear(d)
-						continue
-					}
-					row := src[iy*c.InW : (iy+1)*c.InW]
-					ix := kx*c.DW - c.PL
-					for ox := range d {
-						if ix >= 0 && ix < c.InW {
-							d[ox] = row[ix]
-						} else {
-							d[ox] = 0
+				k := (ic*c.KH+ky)*c.KW + kx
+				row := cols[k*ncol : (k+1)*ncol]
+				lo, hi := ValidRange(c.OutW, c.SW, kx*c.DW-c.PL, c.InW)
+				for s := 0; s < n; s++ {
+					src := in[s*is+ic*inHW : s*is+(ic+1)*inHW]
+					dst := row[s*hw : (s+1)*hw]
+					for oy := 0; oy < c.OutH; oy++ {
+						d := dst[oy*c.OutW : (oy+1)*c.OutW]
+						iy := oy*c.SH - c.PT + ky*c.DH
+						if iy < 0 || iy >= c.InH {
+							clear(d)
+							continue
 						}
-						ix += c.SW
+						srow := src[iy*c.InW : (iy+1)*c.InW]
+						clear(d[:lo])
+						ix := lo*c.SW + kx*c.DW - c.PL
+						for ox := lo; ox < hi; ox++ {
+							d[ox] = srow[ix]
+							ix += c.SW
+						}
+						clear(d[hi:])
 					}
 				}
 			}
 		}
 	}
+}
+
+// ValidRange returns the outputs o in [lo, hi) of a row of out whose input index
+// o·stride + off falls inside [0, size).
+func ValidRange(out, stride, off, size int) (lo, hi int) {
+	lo, hi = 0, out
+	for lo < out && lo*stride+off < 0 {
+		lo++
+	}
+	for hi > lo && (hi-1)*stride+off >= size {
+		hi--
+	}
+	return lo, hi
 }
 
 func (c *Conv2d) forward1(in, out []float64) {

@@ -14,43 +14,6 @@ import (
 func convK(c *nn.Conv2d) int  { return c.InC * c.KH * c.KW }
 func convHW(c *nn.Conv2d) int { return c.OutH * c.OutW }
 
-// im2col fills cols (K × n·HW) from n inputs.
-func im2col(c *nn.Conv2d, in []float64, n int, cols []float64) {
-	hw := convHW(c)
-	ncol := n * hw
-	inHW := c.InH * c.InW
-	is := c.InC * inHW
-	for ic := 0; ic < c.InC; ic++ {
-		for ky := 0; ky < c.KH; ky++ {
-			for kx := 0; kx < c.KW; kx++ {
-				k := (ic*c.KH+ky)*c.KW + kx
-				row := cols[k*ncol : (k+1)*ncol]
-				lo, hi := validRange(c.OutW, c.SW, kx*c.DW-c.PL, c.InW)
-				for s := 0; s < n; s++ {
-					src := in[s*is+ic*inHW : s*is+(ic+1)*inHW]
-					dst := row[s*hw : (s+1)*hw]
-					for oy := 0; oy < c.OutH; oy++ {
-						d := dst[oy*c.OutW : (oy+1)*c.OutW]
-						iy := oy*c.SH - c.PT + ky*c.DH
-						if iy < 0 || iy >= c.InH {
-							clear(d)
-							continue
-						}
-						srow := src[iy*c.InW : (iy+1)*c.InW]
-						clear(d[:lo])
-						ix := lo*c.SW + kx*c.DW - c.PL
-						for ox := lo; ox < hi; ox++ {
-							d[ox] = srow[ix]
-							ix += c.SW
-						}
-						clear(d[hi:])
-					}
-				}
-			}
-		}
-	}
-}
-
 // col2im adds the patch-matrix gradient dcols (K × n·HW) into dx (n inputs); dx must be
 // zeroed by the caller.
 func col2im(c *nn.Conv2d, dcols []float64, n int, dx []float64) {
@@ -63,7 +26,7 @@ func col2im(c *nn.Conv2d, dcols []float64, n int, dx []float64) {
 			for kx := 0; kx < c.KW; kx++ {
 				k := (ic*c.KH+ky)*c.KW + kx
 				row := dcols[k*ncol : (k+1)*ncol]
-				lo, hi := validRange(c.OutW, c.SW, kx*c.DW-c.PL, c.InW)
+				lo, hi := nn.ValidRange(c.OutW, c.SW, kx*c.DW-c.PL, c.InW)
 				for s := 0; s < n; s++ {
 					dst := dx[s*is+ic*inHW : s*is+(ic+1)*inHW]
 					src := row[s*hw : (s+1)*hw]
@@ -86,26 +49,13 @@ func col2im(c *nn.Conv2d, dcols []float64, n int, dx []float64) {
 	}
 }
 
-// validRange returns the output columns [lo, hi) whose input column ox·stride + off lies
-// in [0, size).
-func validRange(out, stride, off, size int) (lo, hi int) {
-	lo, hi = 0, out
-	for lo < out && lo*stride+off < 0 {
-		lo++
-	}
-	for hi > lo && (hi-1)*stride+off >= size {
-		hi--
-	}
-	return lo, hi
-}
-
 // convForward computes n outputs of c from the patch matrix cols (filled here from in);
 // tmp is scratch of OutC·n·HW values. With bias false the bias is left out (the tangent
 // pass of GradAlign differentiates the linear part only).
 func convForward(c *nn.Conv2d, in []float64, n int, out, cols, tmp []float64, bias bool) {
 	hw, k := convHW(c), convK(c)
 	ncol := n * hw
-	im2col(c, in, n, cols)
+	c.Im2Col(in, n, cols)
 	gemm(false, false, 1,
 		blas64.General{Rows: c.OutC, Cols: k, Stride: k, Data: c.W},
 		blas64.General{Rows: k, Cols: ncol, Stride: ncol, Data: cols},
