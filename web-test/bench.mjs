@@ -56,7 +56,7 @@ function nativeRun(m, method, count, jobs, oneCore) {
   if (oneCore) env.GOMAXPROCS = "1";
   const out = execFileSync(bin, ["bounds", "--model", m.file, "--data", `static/demo/${m.data}_X.npy`, "--labels",
     `static/demo/${m.data}_y.npy`, "--eps", m.eps, "--method", method, "--count", String(count), "--jobs", String(jobs), "--json"],
-  { cwd: root, maxBuffer: 64 << 20, env });
+  { cwd: root, maxBuffer: 64 << 20, env, stdio: ["ignore", "pipe", "ignore"] });
   return JSON.parse(out);
 }
 
