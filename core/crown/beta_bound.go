@@ -222,32 +222,7 @@ func (s *SplitSolver) actBackward(p int, it *bitem, r *rows) {
 	al := it.d.alpha[p]
 	for q := 0; q < it.n; q++ {
 		a := r.row(it.off + q)
-		aq := al[q*nc : (q+1)*nc]
-		bias, mag := 0.0, 0.0
-		for i, v := range a {
-			if v == 0 {
-				continue
-			}
-			switch st[i] {
-			case inactive:
-				a[i] = 0
-			case active:
-			case linear:
-				t := v * rx.op.bias[i]
-				bias += t
-				mag += math.Abs(t)
-				a[i] = v * rx.op.slope[i]
-			case unstable:
-				if v >= 0 {
-					a[i] = v * aq[col[i]]
-				} else {
-					t := v * rx.bU[i]
-					bias += t
-					mag += math.Abs(t)
-					a[i] = v * rx.dU[i]
-				}
-			}
-		}
+		bias, mag := relaxRow(a, st, rx.dL, rx.dU, rx.bU, rx.op.slope, rx.op.bias, al[q*nc:(q+1)*nc], col)
 		for _, sp := range it.at[p] {
 			if sp.beta < 0 {
 				continue

@@ -401,32 +401,7 @@ func (f *ForwardBounder) backward(w *fwdWork, start, nAct int, A, bias []float64
 			a--
 			rx := &w.rx[a]
 			for r := 0; r < nr; r++ {
-				row := cur[r*size : (r+1)*size]
-				s, mg := 0.0, 0.0
-				for i, v := range row {
-					if v == 0 {
-						continue
-					}
-					switch rx.state[i] {
-					case inactive:
-						row[i] = 0
-					case active:
-					case linear:
-						t := v * o.bias[i]
-						s += t
-						mg += math.Abs(t)
-						row[i] = v * o.slope[i]
-					case unstable:
-						if v >= 0 {
-							row[i] = v * rx.dL[i]
-						} else {
-							t := v * rx.bU[i]
-							s += t
-							mg += math.Abs(t)
-							row[i] = v * rx.dU[i]
-						}
-					}
-				}
+				s, mg := relaxRow(cur[r*size:(r+1)*size], rx.state, rx.dL, rx.dU, rx.bU, o.slope, o.bias, nil, nil)
 				bias[r] += s
 				mag[r] += mg
 			}

@@ -85,37 +85,51 @@ func (rx *relaxation) unstableCount() int { return len(rx.unst) }
 func (rx *relaxation) backward(in *rows, alpha []float64) {
 	nu := rx.acols
 	for r := 0; r < in.n; r++ {
-		a := in.row(r)
-		bias, mag := 0.0, 0.0
-		for i, v := range a {
-			if v == 0 {
-				continue
-			}
-			switch rx.state[i] {
-			case inactive:
-				a[i] = 0
-			case active:
-			case linear:
-				t := v * rx.op.bias[i]
-				bias += t
-				mag += math.Abs(t)
-				a[i] = v * rx.op.slope[i]
-			case unstable:
-				if v >= 0 {
-					if alpha != nil && rx.col[i] >= 0 {
-						a[i] = v * alpha[r*nu+int(rx.col[i])]
-					} else {
-						a[i] = v * rx.dL[i]
-					}
-				} else {
-					t := v * rx.bU[i]
-					bias += t
-					mag += math.Abs(t)
-					a[i] = v * rx.dU[i]
-				}
-			}
+		var al []float64
+		if alpha != nil {
+			al = alpha[r*nu : (r+1)*nu]
 		}
+		bias, mag := relaxRow(in.row(r), rx.state, rx.dL, rx.dU, rx.bU, rx.op.slope, rx.op.bias, al, rx.col)
 		in.bias[r] += bias
 		in.mag[r] += mag
 	}
+}
+
+// relaxRow relaxes one lower-bound row over an activation's output in place, turning
+// it into a row over the activation's input, and returns the constant it adds (with
+// its magnitude, for the rounding margin). Inactive neurons drop out, active ones pass,
+// grafted ones apply slope·x + bias; an unstable neuron takes its chord (dU, bU) under
+// a negative coefficient and its lower slope under a positive one: al[col[i]] when al
+// is given and the neuron has a column, else dL[i]. Every bound pass that relaxes rows
+// one at a time (CROWN, α-CROWN, β-CROWN's domains, the forward bounder) uses it.
+func relaxRow(row []float64, state []int8, dL, dU, bU, slope, ibias, al []float64, col []int32) (bias, mag float64) {
+	for i, v := range row {
+		if v == 0 {
+			continue
+		}
+		switch state[i] {
+		case inactive:
+			row[i] = 0
+		case active:
+		case linear:
+			t := v * ibias[i]
+			bias += t
+			mag += math.Abs(t)
+			row[i] = v * slope[i]
+		case unstable:
+			if v >= 0 {
+				if al != nil && col[i] >= 0 {
+					row[i] = v * al[col[i]]
+				} else {
+					row[i] = v * dL[i]
+				}
+			} else {
+				t := v * bU[i]
+				bias += t
+				mag += math.Abs(t)
+				row[i] = v * dU[i]
+			}
+		}
+	}
+	return bias, mag
 }
