@@ -61,7 +61,7 @@ func (s *startNode) adam(lr float64, step int) {
 			mi := b1*m[i] + (1-b1)*gi
 			vi := b2*v[i] + (1-b2)*gi*gi
 			m[i], v[i] = mi, vi
-			a[i] = min(1, max(0, a[i]+lr*(mi*ic1)/(math.Sqrt(vi*ic2)+eps)))
+			a[i] = clamp(a[i]+lr*(mi*ic1)/(math.Sqrt(vi*ic2)+eps), 0, 1)
 		}
 	}
 }

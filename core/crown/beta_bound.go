@@ -356,7 +356,7 @@ func (it *bitem) adam(lrA, lrB float64, step int) {
 			m[i] = b1*m[i] + (1-b1)*g[i]
 			v[i] = b2*v[i] + (1-b2)*g[i]*g[i]
 			x[i] += lr * (m[i] / c1) / (math.Sqrt(v[i]/c2) + eps)
-			x[i] = min(hi, max(lo, x[i]))
+			x[i] = clamp(x[i], lo, hi)
 		}
 	}
 	for p, a := range it.d.alpha {

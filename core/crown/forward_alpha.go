@@ -89,7 +89,7 @@ func (f *ForwardBounder) alphaRows(w *fwdWork, C, D []float64, nr, iters int, do
 				mm[i] = b1*mm[i] + (1-b1)*g[i]
 				vv[i] = b2*vv[i] + (1-b2)*g[i]*g[i]
 				al[i] += step * (mm[i] / c1) / (math.Sqrt(vv[i]/c2) + eps)
-				al[i] = min(1, max(0, al[i]))
+				al[i] = clamp(al[i], 0, 1)
 			}
 		}
 	}
