@@ -33,6 +33,8 @@ type babFlags struct {
 	iters     *int
 	cands     *int
 	noAttack  *bool
+	refine    *float64
+	refDoms   *int
 }
 
 func addBabFlags(fs *flag.FlagSet) *babFlags {
@@ -48,12 +50,17 @@ func addBabFlags(fs *flag.FlagSet) *babFlags {
 		iters:     fs.Int("iterations", 0, "beta-CROWN iterations per batch of subdomains (0: 20)"),
 		cands:     fs.Int("candidates", 0, "filtered smart branching candidates per score (0: 3; -1: BaBSR only)"),
 		noAttack:  fs.Bool("no-attack", false, "skip the PGD attack"),
+		refine:    fs.Float64("refine", 0.3, "share of the time left (0 to 1) that refining intermediate bounds (a small branch and bound per unstable neuron) may take when a short first branch and bound does not settle a ReLU-split problem (0: off)"),
+		refDoms:   fs.Int("refine-domains", 0, "subdomains per neuron bound when refining (0: 64)"),
 	}
 }
 
 func (b *babFlags) options(timeout float64) (bab.Options, error) {
 	o := bab.Options{Seed: *b.seed, MaxDomains: *b.maxDoms, Workers: *b.workers, BatchSize: *b.batch,
-		RootIterations: *b.rootIters}
+		RootIterations: *b.rootIters, Refine: *b.refine, RefineDomains: *b.refDoms}
+	if *b.refine < 0 || *b.refine > 1 || math.IsNaN(*b.refine) {
+		return o, fmt.Errorf("--refine %v: want a share of the timeout between 0 and 1", *b.refine)
+	}
 	if timeout < 0 || math.IsNaN(timeout) || math.IsInf(timeout, 0) {
 		return o, fmt.Errorf("--timeout %v: must be a non-negative number of seconds", timeout)
 	}
@@ -68,7 +75,7 @@ func (b *babFlags) options(timeout float64) (bab.Options, error) {
 	default:
 		return o, fmt.Errorf("--mode %q: want auto, input or relu", *b.mode)
 	}
-	if *b.maxDoms < 0 || *b.workers < 0 || *b.batch < 0 || *b.restarts < 0 || *b.steps < 0 || *b.rootIters < 0 || *b.iters < 0 {
+	if *b.maxDoms < 0 || *b.workers < 0 || *b.batch < 0 || *b.restarts < 0 || *b.steps < 0 || *b.rootIters < 0 || *b.iters < 0 || *b.refDoms < 0 {
 		return o, errors.New("counts must not be negative")
 	}
 	o.Attack = bab.AttackOptions{Restarts: *b.restarts, Steps: *b.steps, Skip: *b.noAttack}

@@ -209,14 +209,18 @@ func TestExactBaB(t *testing.T) {
 			}
 		}
 		delta := 0.02 * (1 + math.Abs(m))
-		for _, mode := range []Mode{InputSplit, ReLUSplit} {
+		for _, cfg := range []struct {
+			mode   Mode
+			refine float64
+		}{{InputSplit, 0}, {ReLUSplit, 0}, {ReLUSplit, 0.5}} {
+			mode := cfg.mode
 			for _, want := range []Status{Unsat, Sat} {
 				D := m - delta
 				if want == Sat {
 					D = m + delta
 				}
 				v := &spec.VNNLIB{NumInputs: in, NumOutputs: 1, Cases: []spec.Case{{Lo: lo, Hi: hi, Out: []spec.Row{{C: []float64{1}, D: D}}}}}
-				opts := Options{Mode: mode, Timeout: 20 * time.Second, MaxDomains: 20000, Seed: uint64(trial)}
+				opts := Options{Mode: mode, Timeout: 20 * time.Second, MaxDomains: 20000, Seed: uint64(trial), Refine: cfg.refine}
 				if trial%2 == 1 {
 					opts.Attack.Skip = true // the branch and bound must find it alone
 				}
@@ -225,6 +229,9 @@ func TestExactBaB(t *testing.T) {
 					t.Fatal(err)
 				}
 				name := map[Mode]string{InputSplit: "input", ReLUSplit: "relu"}[mode] + "/" + string(want)
+				if cfg.refine > 0 {
+					name = "refined-" + name
+				}
 				if opts.Attack.Skip {
 					name += "/no-attack"
 				}
@@ -255,7 +262,7 @@ func TestExactBaB(t *testing.T) {
 		// attack, ReLU splitting finds counterexamples only among the corners its
 		// bounds point to, which misses some.
 		limit := (g.right + g.unknown) / 10
-		if name == "relu/sat/no-attack" {
+		if name == "relu/sat/no-attack" || name == "refined-relu/sat/no-attack" {
 			limit = (g.right + g.unknown) / 2
 		}
 		if g.unknown > limit {

@@ -69,6 +69,18 @@ type Options struct {
 	// hopeless: a quarter of its time is spent, no subdomain has been proven, and the
 	// global lower bound has closed less than half of its gap. VerifySample sets it.
 	GiveUpEarly bool
+	// Refine is the share of the time budget (0 to 1; 0: off) spent, when the root
+	// bound fails on a ReLU-split problem, tightening the intermediate bounds of every
+	// activation layer after the first by a small branch and bound per unstable neuron
+	// (see refine.go) before the main branch and bound starts. It needs a timeout.
+	Refine float64
+	// RefineDomains caps the subdomains of each neuron's branch and bound (default
+	// 64).
+	RefineDomains int
+	// RefineAfter is the longest plain branch and bound run before refining (it gets
+	// a tenth of the time budget up to this; default 5 s): problems it settles do not
+	// pay for the refinement.
+	RefineAfter time.Duration
 	// Progress, when set, is called after every branching round.
 	Progress func(Progress)
 	// Shard makes this run one of Shard.Count runs that share the problem (the
@@ -119,6 +131,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MemoryLimit <= 0 {
 		o.MemoryLimit = 2 << 30
+	}
+	if o.RefineDomains <= 0 {
+		o.RefineDomains = 64
+	}
+	if o.RefineAfter <= 0 {
+		o.RefineAfter = 5 * time.Second
 	}
 	o.Beta.Workers = o.Workers
 	return o

@@ -48,6 +48,12 @@ type Stats struct {
 	// GlobalLower is the smallest bound over the open subdomains when the run ended
 	// (positive when proven; absent when no bound was computed).
 	GlobalLower *float64 `json:"global_lower,omitempty"`
+	// RefineDomains counts the subdomains bounded while refining intermediate bounds
+	// (Options.Refine), RefineSeconds the time that took, and RefineStable the neurons
+	// it made stable.
+	RefineDomains int     `json:"refine_domains,omitempty"`
+	RefineSeconds float64 `json:"refine_seconds,omitempty"`
+	RefineStable  int     `json:"refine_stable,omitempty"`
 	// Shard describes this run's part of a sharded verification (absent unsharded).
 	Shard *ShardStats `json:"shard,omitempty"`
 }

@@ -290,26 +290,94 @@ func (r *runner) problem(ctx context.Context, p *problem, pk int) outcome {
 	if ctx.Err() != nil {
 		return outOfTime
 	}
-	// Hardest conjunction first: if it cannot be proven the rest need not be tried.
-	sort.SliceStable(open, func(a, b int) bool { return value[open[a]] < value[open[b]] })
-	for _, k := range open {
-		Ck, Dk, _ := flatRows(p, []int{k})
-		var lk []float64
-		for i := range D {
-			if owner[i] == k {
-				lk = append(lk, lower[i])
+	// bab runs branch and bound on the open conjunctions, hardest first (if it cannot
+	// be proven the rest need not be tried), dropping each one it proves.
+	bab := func(ctx context.Context) outcome {
+		sort.SliceStable(open, func(a, b int) bool { return value[open[a]] < value[open[b]] })
+		for len(open) > 0 {
+			k := open[0]
+			Ck, Dk, _ := flatRows(p, []int{k})
+			var lk []float64
+			for i := range D {
+				if owner[i] == k {
+					lk = append(lk, lower[i])
+				}
+			}
+			rs, err := crown.NewRowSet(Ck, Dk, m)
+			if err != nil {
+				r.reason = err.Error()
+				return gaveUp
+			}
+			if out := r.reluBaB(ctx, solver, p, rs, lk); out != proven {
+				return out
+			}
+			open = open[1:]
+		}
+		return proven
+	}
+	deadline, hasDeadline := ctx.Deadline()
+	if r.o.Refine <= 0 || r.sharded() || !hasDeadline {
+		return bab(ctx)
+	}
+	// With refinement: a short branch and bound first, which settles the easy
+	// problems without paying for the refinement; then the refinement, and branch
+	// and bound again from the refined root.
+	quick := min(time.Until(deadline)/10, r.o.RefineAfter)
+	qctx, cancel := context.WithTimeout(ctx, quick)
+	out := bab(qctx)
+	cancel()
+	if out == proven || out == violated || ctx.Err() != nil {
+		return out
+	}
+	t = time.Now()
+	end := t.Add(time.Duration(r.o.Refine * float64(time.Until(deadline))))
+	preLo, preHi, err := r.refineBounds(ctx, p.lo, p.hi, res.PreLower, res.PreUpper, end)
+	r.stats.RefineSeconds += time.Since(t).Seconds()
+	if err != nil {
+		r.reason = err.Error()
+		return ctxOutcome(ctx, err)
+	}
+	if ctx.Err() != nil {
+		return outOfTime
+	}
+	for q := range preLo {
+		for i := range preLo[q] {
+			if preLo[q][i] >= 0 && res.PreLower[q][i] < 0 || preHi[q][i] <= 0 && res.PreUpper[q][i] > 0 {
+				r.stats.RefineStable++
 			}
 		}
-		rs, err := crown.NewRowSet(Ck, Dk, m)
-		if err != nil {
-			r.reason = err.Error()
-			return gaveUp
-		}
-		if out := r.reluBaB(ctx, solver, p, rs, lk); out != proven {
-			return out
+	}
+	t = time.Now()
+	solver, res, err = crown.NewSplitSolver(ctx, r.net, p.lo, p.hi, C, crown.Options{
+		Method: crown.AlphaCROWN, Iterations: r.o.RootIterations, StopWhenPositive: true, Threads: r.o.Workers,
+		PreLower: preLo, PreUpper: preHi})
+	r.stats.BoundSeconds += time.Since(t).Seconds()
+	if err != nil {
+		r.reason = err.Error()
+		return ctxOutcome(ctx, err)
+	}
+	r.stats.Domains++
+	for i := range D {
+		lower[i] = max(lower[i], minusD(res.Lower[i], D[i]))
+	}
+	for k := range value {
+		value[k] = math.Inf(-1)
+	}
+	for i := range D {
+		value[owner[i]] = max(value[owner[i]], lower[i])
+	}
+	was := len(open)
+	var still []int
+	for _, k := range open {
+		if !(value[k] > 0) {
+			still = append(still, k)
 		}
 	}
-	return proven
+	open = still
+	r.stats.ProvenAtRoot += was - len(open)
+	// The first branch and bound's state is superseded by the refined root's.
+	r.reason, r.hasLow = "", false
+	return bab(ctx)
 }
 
 func (r *runner) progress(open, bounded int, lower float64) {

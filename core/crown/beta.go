@@ -94,6 +94,10 @@ func NewSplitSolver(ctx context.Context, net *nn.Network, lo, hi, C []float64, o
 	if err != nil {
 		return nil, nil, err
 	}
+	e.threads = max(1, opts.Threads)
+	if err := e.setKnown(opts); err != nil {
+		return nil, nil, err
+	}
 	var res *Result
 	switch opts.Method {
 	case AlphaCROWN, "":

@@ -50,6 +50,12 @@ type Options struct {
 	// ErrTooLarge) a computation whose EstimateMemory exceeds it, instead of running
 	// out of memory.
 	MaxMemory int64
+	// PreLower and PreUpper, when set, hold sound bounds on the inputs of the
+	// activation layers, one slice per activation layer in order (nil: none for that
+	// layer), found by some stronger method (branch and bound on each neuron). Every
+	// box the computation builds is intersected with them, and intermediate bounds are
+	// then always the tighter of CROWN's and the known ones.
+	PreLower, PreUpper [][]float64
 }
 
 // Result holds the bounds of C·f(x) over the box.
@@ -93,6 +99,9 @@ func Bound(ctx context.Context, net *nn.Network, lo, hi, C []float64, opts Optio
 		return nil, err
 	}
 	e.threads = max(1, opts.Threads)
+	if err := e.setKnown(opts); err != nil {
+		return nil, err
+	}
 	switch opts.Method {
 	case IBP:
 		return e.ibpBound(C, opts.Upper), nil

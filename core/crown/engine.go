@@ -34,6 +34,59 @@ type engine struct {
 	// on some neurons at large eps), and plain CROWN does the same so that its numbers
 	// equal the reference; α-CROWN and branch and bound keep the tighter of the two.
 	keepTighter bool
+	// knownLo/knownHi[k], when set, are sound bounds on the input of activation layer
+	// k (Options.PreLower/PreUpper) that every box at k is intersected with.
+	knownLo, knownHi [][]float64
+}
+
+// setKnown takes the known pre-activation bounds of opts, checking their sizes.
+func (e *engine) setKnown(opts Options) error {
+	if opts.PreLower == nil && opts.PreUpper == nil {
+		return nil
+	}
+	e.knownLo = make([][]float64, len(e.ops)+1)
+	e.knownHi = make([][]float64, len(e.ops)+1)
+	p := 0
+	for k, o := range e.ops {
+		act, ok := o.(*actOp)
+		if !ok {
+			continue
+		}
+		var lo, hi []float64
+		if p < len(opts.PreLower) {
+			lo = opts.PreLower[p]
+		}
+		if p < len(opts.PreUpper) {
+			hi = opts.PreUpper[p]
+		}
+		p++
+		if lo == nil && hi == nil {
+			continue
+		}
+		if len(lo) != act.n || len(hi) != act.n {
+			return fmt.Errorf("crown: known bounds of activation layer %d have %d/%d values, the layer has %d neurons", p-1, len(lo), len(hi), act.n)
+		}
+		for i := range lo {
+			if math.IsNaN(lo[i]) || math.IsNaN(hi[i]) {
+				return fmt.Errorf("crown: known bound of neuron %d of activation layer %d is NaN", i, p-1)
+			}
+		}
+		e.knownLo[k], e.knownHi[k] = lo, hi
+	}
+	// Known bounds may be tighter than CROWN's on any neuron: keep the tighter.
+	e.keepTighter = true
+	return nil
+}
+
+// applyKnown intersects the box at the input of layer k with the known bounds.
+func (e *engine) applyKnown(k int) {
+	if e.knownLo == nil || e.knownLo[k] == nil {
+		return
+	}
+	// The box may share its slices with the layer before (a reshape) or the input.
+	e.boxLo[k] = append([]float64(nil), e.boxLo[k]...)
+	e.boxHi[k] = append([]float64(nil), e.boxHi[k]...)
+	intersect(e.boxLo[k], e.boxHi[k], e.knownLo[k], e.knownHi[k])
 }
 
 func newEngine(net *nn.Network, lo, hi []float64) (*engine, error) {
@@ -230,6 +283,7 @@ func (e *engine) crownIntermediate(ctx context.Context) error {
 			return err
 		}
 		e.ibpFrom(last, k)
+		e.applyKnown(k)
 		if !e.exactByIBP(k) {
 			idx := e.candidates(k)
 			if len(idx) > 0 {
