@@ -97,8 +97,7 @@ func (r *runner) refineLayer(ctx context.Context, sub *nn.Network, lo, hi []floa
 	}
 	// The layer's share of time bounds everything below; running out of it is not
 	// an error (what was refined so far stays, and is sound).
-	lctx, cancel := context.WithDeadline(ctx, end)
-	defer cancel()
+	lctx := withClockDeadline(ctx, end)
 	outer := ctx
 	ctx = lctx
 	defer func() {
@@ -224,4 +223,32 @@ func copyRagged(v [][]float64) [][]float64 {
 		c[i] = append([]float64(nil), s...)
 	}
 	return c
+}
+
+// clockDeadline is ctx limited to deadline, with an Err that reads the clock on every
+// call. context.WithDeadline relies on a timer, which on js/wasm cannot fire while Go
+// computes (no preemption): the browser worker's sub-budgets would never end. bab and
+// crown poll Err, so this works everywhere; Done is only the parent's.
+type clockDeadline struct {
+	context.Context
+	deadline time.Time
+}
+
+func withClockDeadline(ctx context.Context, deadline time.Time) context.Context {
+	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
+		deadline = d
+	}
+	return clockDeadline{ctx, deadline}
+}
+
+func (c clockDeadline) Deadline() (time.Time, bool) { return c.deadline, true }
+
+func (c clockDeadline) Err() error {
+	if err := c.Context.Err(); err != nil {
+		return err
+	}
+	if !time.Now().Before(c.deadline) {
+		return context.DeadlineExceeded
+	}
+	return nil
 }

@@ -238,3 +238,26 @@ func TestRefineBoundsAttacked(t *testing.T) {
 		t.Fatal("refinement tightened no bound")
 	}
 }
+
+// TestClockDeadline checks the sub-budget context: it expires by the clock alone
+// (no timer needs to fire) and never outlives its parent.
+func TestClockDeadline(t *testing.T) {
+	parent, cancel := context.WithTimeout(context.Background(), time.Hour)
+	defer cancel()
+	c := withClockDeadline(parent, time.Now().Add(30*time.Millisecond))
+	if c.Err() != nil {
+		t.Fatalf("expired at once: %v", c.Err())
+	}
+	time.Sleep(40 * time.Millisecond)
+	if c.Err() != context.DeadlineExceeded {
+		t.Fatalf("after its deadline: Err = %v", c.Err())
+	}
+	pd, _ := parent.Deadline()
+	if d, _ := withClockDeadline(parent, time.Now().Add(2*time.Hour)).Deadline(); !d.Equal(pd) {
+		t.Fatalf("deadline %v outlives the parent's %v", d, pd)
+	}
+	cancel()
+	if c := withClockDeadline(parent, time.Now().Add(time.Hour)); c.Err() != context.Canceled {
+		t.Fatalf("parent cancelled: Err = %v", c.Err())
+	}
+}

@@ -323,9 +323,7 @@ func (r *runner) problem(ctx context.Context, p *problem, pk int) outcome {
 	// problems without paying for the refinement; then the refinement, and branch
 	// and bound again from the refined root.
 	quick := min(time.Until(deadline)/10, r.o.RefineAfter)
-	qctx, cancel := context.WithTimeout(ctx, quick)
-	out := bab(qctx)
-	cancel()
+	out := bab(withClockDeadline(ctx, time.Now().Add(quick)))
 	if out == proven || out == violated || ctx.Err() != nil {
 		return out
 	}

@@ -71,6 +71,9 @@ func (h *Handler) verify(ctx context.Context, req Request, emit Emit) error {
 		Seed:       1,
 		Shard:      shard,
 		Workers:    1, // one wasm instance runs one goroutine at a time
+		// As the CLI: refine intermediate bounds when a first search stalls. Shards
+		// skip it (their shared work must not depend on the clock).
+		Refine: 0.3,
 		// The queue may hold at most what is left of the budget after the model.
 		MemoryLimit: max(64<<20, (h.limit-h.summary.AlphaBytes)/2),
 		Progress: func(p bab.Progress) {
