@@ -226,7 +226,10 @@
     // falsified as soon as one worker finds a counterexample (the others are stopped),
     // unknown otherwise. (Sharing margin rows, as before, idled all but one worker
     // when one row was the hard one; every open row's tree is shared now.)
-    // opts: {index, eps, timeout}; onProgress(worker, {domains, bounded, lower,
+    // A single worker (unsharded) also refines intermediate bounds when its first
+    // search stalls, as the CLI does (opts.refine, default 0.3 of the time left; 0
+    // turns it off); shards never do.
+    // opts: {index, eps, timeout, refine}; onProgress(worker, {domains, bounded, lower,
     // seconds}). Resolves with {index, label, pred, result, seconds, counterexample,
     // domains, workers, shards: [{worker, result, domains, seconds, shard}]}.
     async _verify(n, model, data, opts, onProgress) {
@@ -237,6 +240,7 @@
       const results = await Promise.all(hs.map(async (h, w) => {
         const req = { type: "verify", indices: [opts.index], eps: opts.eps, timeout: opts.timeout || 60 };
         if (n > 1) req.shard = { index: w, count: n };
+        else req.refine = opts.refine ?? 0.3;
         try {
           const r = await h.call(req, (m) => { if (onProgress && m.bab) onProgress(w, m.bab); });
           if (r.verify.result === "falsified" && !found) {

@@ -160,7 +160,8 @@ try {
       const data = { key: m.data, name: m.data, x: await gc.fetchBundled(`demo/${m.data}_X.npy`), y: await gc.fetchBundled(`demo/${m.data}_y.npy`) };
       await gc.pool.prepare(workers, model, data); // loading is not part of the time
       const t0 = performance.now();
-      const r = await gc.pool.verify(workers, model, data, { index, eps: Number(m.eps), timeout: 300 }, null);
+      // Refinement off on both sides: the comparison is of the same search, shared.
+      const r = await gc.pool.verify(workers, model, data, { index, eps: Number(m.eps), timeout: 300, refine: 0 }, null);
       return { wall: (performance.now() - t0) / 1000, result: r.result, domains: r.shards.map((s) => s.domains) };
     }, { m, bytes, index, workers });
     for (const index of quick ? [19] : [19, 9]) {

@@ -78,6 +78,10 @@ type Request struct {
 	Rows       []int      `json:"rows,omitempty"`
 	MaxDomains int        `json:"maxDomains,omitempty"`
 	Shard      *ShardSpec `json:"shard,omitempty"`
+	// Refine is the share of the time left that refining intermediate bounds may take
+	// when a first short branch and bound stalls (bab.Options.Refine); 0 means off.
+	// Sharded runs ignore it: their common rounds must not depend on the clock.
+	Refine float64 `json:"refine,omitempty"`
 }
 
 // ShardSpec names one of Count workers sharing a verification; Count ≤ 1 is no

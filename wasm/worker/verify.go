@@ -33,6 +33,9 @@ func (h *Handler) verify(ctx context.Context, req Request, emit Emit) error {
 	if !(timeout > 0) || timeout > 86400 {
 		return badRequest("timeout %v: want seconds in (0, 86400]", req.Timeout)
 	}
+	if !(req.Refine >= 0 && req.Refine <= 1) {
+		return badRequest("refine %v: want a share of the time between 0 and 1", req.Refine)
+	}
 	if h.summary.AlphaBytes > h.limit {
 		return tooBig(h.summary.Name, h.summary.AlphaBytes, h.limit, "branch and bound")
 	}
@@ -71,9 +74,7 @@ func (h *Handler) verify(ctx context.Context, req Request, emit Emit) error {
 		Seed:       1,
 		Shard:      shard,
 		Workers:    1, // one wasm instance runs one goroutine at a time
-		// As the CLI: refine intermediate bounds when a first search stalls. Shards
-		// skip it (their shared work must not depend on the clock).
-		Refine: 0.3,
+		Refine:     req.Refine,
 		// The queue may hold at most what is left of the budget after the model.
 		MemoryLimit: max(64<<20, (h.limit-h.summary.AlphaBytes)/2),
 		Progress: func(p bab.Progress) {

@@ -59,6 +59,11 @@ func TestVerify(t *testing.T) {
 	if last := out[len(out)-1]; last.Type != TypeError {
 		t.Errorf("row 9 of 9: %+v", last)
 	}
+	// So is a refinement share outside [0, 1].
+	out = call(t, h, Request{Type: TypeVerify, Indices: []int{0}, Eps: 0.01, Refine: 1.5}, nil)
+	if last := out[len(out)-1]; last.Type != TypeError {
+		t.Errorf("refine 1.5: %+v", last)
+	}
 }
 
 // The verify budget holds even though no timer can fire inside a busy js/wasm
