@@ -148,7 +148,7 @@ vet-wasm:
 # the page's worker loads it) against the pure-Go kernel, bit for bit (a few seconds).
 test-wasm: gemm-wasm
 	GOOS=js GOARCH=wasm $(GO) test -exec="$$($(GO) env GOROOT)/lib/wasm/go_js_wasm_exec" -timeout 5m \
-		-run 'TestBoundsMatchReference|TestPanicBecomesError|TestVerifyTimeout|TestErrorsKeepWorkerUsable|TestDgemm|TestBlockKernel' ./wasm/worker/ ./core/blas/
+		-run 'TestBoundsMatchReference|TestPanicBecomesError|TestVerifyTimeout|TestErrorsKeepWorkerUsable|TestDgemm|TestBlockKernel|TestPackKernel' ./wasm/worker/ ./core/blas/
 	GOOS=js GOARCH=wasm $(GO) test -exec="node --stack-size=8192 $(abspath wasm/gemmsimd/run_node.js)" -timeout 5m ./wasm/gemmsimd/
 
 # Browser test dependencies: Debian chromium (only when missing) and the pinned

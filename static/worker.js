@@ -10,9 +10,17 @@ let pending = [];   // requests that arrived before Go registered its handler
 let started = false;
 let gemmCalls = 0;  // blocks computed by the SIMD kernel, sent with every result
 
-// installGemm instantiates the SIMD kernel on the Go instance's memory and hands its
-// block function to Go (package wasm/gemmsimd reads self.graftcertGemm as Go starts).
-// Any failure leaves Go's own kernel in place: the worker must start regardless.
+// The SIMD module's functions besides block, and the globals package wasm/gemmsimd
+// reads them from (any the module lacks leaves Go's own loop in place).
+const gemmKernels = {
+  concretize: "graftcertConcretize", relax: "graftcertRelax", pack: "graftcertPack", adam: "graftcertAdam",
+  im2col: "graftcertIm2col", gather: "graftcertGather", interleave: "graftcertInterleave",
+};
+
+// installGemm instantiates the SIMD kernels on the Go instance's memory and hands
+// their functions to Go (package wasm/gemmsimd reads self.graftcertGemm and the
+// globals of gemmKernels as Go starts). Any failure leaves Go's own loops in place:
+// the worker must start regardless.
 async function installGemm(gemm, goInstance) {
   if (!gemm) return;
   try {
@@ -23,8 +31,12 @@ async function installGemm(gemm, goInstance) {
       gemmCalls++;
       block(kb, mt, nt, a, b, c, ldc, alpha, accum);
     };
+    for (const [name, global] of Object.entries(gemmKernels)) {
+      if (typeof g.exports[name] === "function") self[global] = g.exports[name];
+    }
   } catch (err) {
     delete self.graftcertGemm;
+    for (const global of Object.values(gemmKernels)) delete self[global];
   }
 }
 

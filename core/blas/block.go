@@ -30,9 +30,11 @@ var blockKernel atomic.Pointer[blockHook]
 // WebAssembly; never where the assembly kernel runs), the full tiles of each packed
 // block with one call of f, when the block's mt·nt·kb (tiles times depth) is at least
 // minWork: f may cost more per call than a tile (a call out of Go), and small blocks
-// stay with the Go kernel. The partial tiles at a block's right and bottom edges stay
-// with the Go kernel too. f = nil removes the hook. Install it before the products
-// that should use it; concurrent Dgemm calls see either the old or the new hook.
+// stay with the Go kernel. A partial last row of tiles and a partial last column go to
+// f too, through a scratch C, when their nt·kb or mt·kb is at least minWork; the
+// corner tile and smaller edges stay with the Go kernel. f = nil removes the hook. Install it before the
+// products that should use it; concurrent Dgemm calls see either the old or the new
+// hook.
 func SetBlockKernel(f BlockKernel, minWork int) {
 	if f == nil {
 		blockKernel.Store(nil)
@@ -58,19 +60,57 @@ func blockFor(ker *kernel, mb, nb, kb int) *blockHook {
 }
 
 // block computes the rows ic..ic+mb, columns jc..jc+nb of C for one block of k from
-// the packed A block ap and B block bp: the full tiles with the hook h, the edge tiles
-// one by one with the Go kernel.
+// the packed A block ap and B block bp: the full tiles with the hook h, and the tiles
+// of a partial last row and of a partial last column with it too, each through a
+// scratch C (the packed panels are zero-padded: the rows and columns past the edge
+// compute values that are dropped), when there are enough of them; the other edge
+// tiles (at least the corner) one by one with the Go kernel.
 func (p *problem) block(h *blockHook, tmp, ap, bp []float64, ic, jc, mb, nb, kb int, accum bool) {
 	const mr, nr = 4, 4
 	mt, nt := mb/mr, nb/nr
 	c0 := ic*p.ldc + jc
 	h.f(kb, mt, nt, ap[:mt*mr*kb], bp[:nt*nr*kb], p.c[c0:c0+(mt*mr-1)*p.ldc+nt*nr], p.ldc, p.alpha, accum)
+	// The partial last row of tiles (full columns) and the partial last column (full
+	// rows), each through a scratch C: rows × cols of C at (i, j) there.
+	edge := func(rows, cols, i, j int, run func(s []float64, lds int)) {
+		lds := roundUp(cols, nr)
+		sp := getBuf(roundUp(rows, mr) * lds)
+		s := (*sp)[:roundUp(rows, mr)*lds]
+		clear(s)
+		if accum {
+			for r := 0; r < rows; r++ {
+				copy(s[r*lds:r*lds+cols], p.c[(i+r)*p.ldc+j:])
+			}
+		}
+		run(s, lds)
+		for r := 0; r < rows; r++ {
+			copy(p.c[(i+r)*p.ldc+j:(i+r)*p.ldc+j+cols], s[r*lds:r*lds+cols])
+		}
+		bufPool.Put(sp)
+	}
+	rowDone, colDone := false, false
+	if rem := mb - mt*mr; rem > 0 && nt*kb >= h.minWork {
+		edge(rem, nt*nr, ic+mt*mr, jc, func(s []float64, lds int) {
+			h.f(kb, 1, nt, ap[mt*mr*kb:(mt+1)*mr*kb], bp[:nt*nr*kb], s, lds, p.alpha, accum)
+		})
+		rowDone = true
+	}
+	if rem := nb - nt*nr; rem > 0 && mt*kb >= h.minWork {
+		edge(mt*mr, rem, ic, jc+nt*nr, func(s []float64, lds int) {
+			h.f(kb, mt, 1, ap[:mt*mr*kb], bp[nt*nr*kb:(nt+1)*nr*kb], s, lds, p.alpha, accum)
+		})
+		colDone = true
+	}
 	for ir := 0; ir < mb; ir += mr {
+		partialRow := ir >= mt*mr
 		jr := nt * nr
-		if ir >= mt*mr {
+		if partialRow && !rowDone {
 			jr = 0
 		}
 		for ; jr < nb; jr += nr {
+			if jr >= nt*nr && colDone && !partialRow {
+				continue
+			}
 			p.tile(tmp, ap[ir*kb:], kb, bp[jr*kb:], nr, min(mr, mb-ir), min(nr, nb-jr), ic+ir, jc+jr, accum)
 		}
 	}

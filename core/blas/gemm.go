@@ -337,7 +337,13 @@ func roundUp(x, q int) int { return (x + q - 1) / q * q }
 // dst[ir·kb + p·mr + r] = op(A)[ic+ir+r, pc+p], rows past mb zero.
 func (pr *problem) packA(dst []float64, ic, pc, mb, kb, mr int) {
 	a, lda := pr.a, pr.lda
-	for ir := 0; ir < mb; ir += mr {
+	var done int // rows already packed by a PackKernel
+	if pr.tA {
+		done = packFull(mr, mb, kb, false, a[pc*lda+ic:], lda, dst)
+	} else {
+		done = packFull(mr, mb, kb, true, a[ic*lda+pc:], lda, dst)
+	}
+	for ir := done; ir < mb; ir += mr {
 		panel := dst[ir*kb : (ir+mr)*kb]
 		mrv := min(mr, mb-ir)
 		if pr.tA {
@@ -384,25 +390,26 @@ func (pr *problem) packB(dst []float64, pc, jc, kb, nb, nr int) {
 	b, ldb := pr.b, pr.ldb
 	full := nb / nr * nr
 	if !pr.tB {
+		done := packFull(nr, nb, kb, false, b[pc*ldb+jc:], ldb, dst) // columns packed by a PackKernel
 		// Row by row, so that each row of B is read once and in order.
 		for p := 0; p < kb; p++ {
 			row := b[(pc+p)*ldb+jc:]
 			row = row[:nb]
 			switch nr {
 			case 8:
-				for jr := 0; jr < full; jr += 8 {
+				for jr := done; jr < full; jr += 8 {
 					// Element by element: an array copy between slices becomes a
 					// memmove call.
 					d, s := (*[8]float64)(dst[jr*kb+p*8:]), (*[8]float64)(row[jr:])
 					d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7] = s[0], s[1], s[2], s[3], s[4], s[5], s[6], s[7]
 				}
 			case 4:
-				for jr := 0; jr < full; jr += 4 {
+				for jr := done; jr < full; jr += 4 {
 					d, s := (*[4]float64)(dst[jr*kb+p*4:]), (*[4]float64)(row[jr:])
 					d[0], d[1], d[2], d[3] = s[0], s[1], s[2], s[3]
 				}
 			default:
-				for jr := 0; jr < full; jr += nr {
+				for jr := done; jr < full; jr += nr {
 					copy(dst[jr*kb+p*nr:jr*kb+(p+1)*nr], row[jr:jr+nr])
 				}
 			}
@@ -415,7 +422,7 @@ func (pr *problem) packB(dst []float64, pc, jc, kb, nb, nr int) {
 		return
 	}
 	// op(B)[p, j] = b[j·ldb + p].
-	for jr := 0; jr < nb; jr += nr {
+	for jr := packFull(nr, nb, kb, true, b[jc*ldb+pc:], ldb, dst); jr < nb; jr += nr {
 		panel := dst[jr*kb : (jr+nr)*kb]
 		nrv := min(nr, nb-jr)
 		for j := 0; j < nrv; j++ {

@@ -77,6 +77,9 @@ func (o *convOp) gemmForward(g, out *rows) {
 // row per (input channel, ky, kx) and one column per (row, output position). Rows are
 // the outer loop so that a row's input stays in cache over all kernel taps.
 func (o *convOp) im2col(g *rows, r0, nr int, cols []float64) {
+	if o.im2colHooked(g, r0, nr, cols) {
+		return
+	}
 	c := o.c
 	ohw := c.OutH * c.OutW
 	ihw := c.InH * c.InW
@@ -97,20 +100,30 @@ func (o *convOp) im2col(g *rows, r0, nr int, cols []float64) {
 					clear(dr[:tp.oyLo*c.OutW])
 					clear(dr[tp.oyHi*c.OutW:])
 					xoff := kx*c.DW - c.PL
+					sw := c.SW
 					for oy := tp.oyLo; oy < tp.oyHi; oy++ {
 						iy := oy*c.SH - c.PT + ky*c.DH
 						srow := sch[iy*c.InW : (iy+1)*c.InW]
 						drow := dr[oy*c.OutW : (oy+1)*c.OutW]
-						clear(drow[:tp.oxLo])
-						clear(drow[tp.oxHi:])
+						// The rows are short (a few to a few tens of values): loops,
+						// not clear and copy, which are calls on WebAssembly.
+						for i := range drow[:tp.oxLo] {
+							drow[i] = 0
+						}
+						for i := tp.oxHi; i < len(drow); i++ {
+							drow[i] = 0
+						}
 						d := drow[tp.oxLo:tp.oxHi]
-						if c.SW == 1 {
-							copy(d, srow[tp.oxLo+xoff:])
+						s := srow[tp.oxLo*sw+xoff:]
+						if sw == 1 {
+							s = s[:len(d)]
+							for i := range d {
+								d[i] = s[i]
+							}
 							continue
 						}
-						s := srow[tp.oxLo*c.SW+xoff:]
 						for i := range d {
-							d[i] = s[i*c.SW]
+							d[i] = s[i*sw]
 						}
 					}
 				}

@@ -51,18 +51,10 @@ func (s *startNode) adam(lr float64, step int) {
 	const b1, b2, eps = 0.9, 0.999, 1e-8
 	// The bias corrections are applied as products: this loop runs over every α of
 	// every start node each iteration, and divisions are its slowest part.
-	ic1 := 1 / (1 - math.Pow(b1, float64(step)))
-	ic2 := 1 / (1 - math.Pow(b2, float64(step)))
+	st := AdamStep{B1: b1, C1: 1 - b1, B2: b2, C2: 1 - b2, Eps: eps, LR: lr,
+		IC1: 1 / (1 - math.Pow(b1, float64(step))), IC2: 1 / (1 - math.Pow(b2, float64(step)))}
 	for j, a := range s.alpha {
-		g, m, v := s.grad[j], s.m[j], s.v[j]
-		g, m, v = g[:len(a)], m[:len(a)], v[:len(a)]
-		for i := range a {
-			gi := g[i]
-			mi := b1*m[i] + (1-b1)*gi
-			vi := b2*v[i] + (1-b2)*gi*gi
-			m[i], v[i] = mi, vi
-			a[i] = clamp(a[i]+lr*(mi*ic1)/(math.Sqrt(vi*ic2)+eps), 0, 1)
-		}
+		Adam(a, s.grad[j], s.m[j], s.v[j], st)
 	}
 }
 

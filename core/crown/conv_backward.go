@@ -39,6 +39,7 @@ type gatherPlan struct {
 	segs []gatherSeg
 	src  []int
 	xmap []int
+	p32  gatherPlan32 // the same as int32s, for the hooks (built on first use)
 }
 
 // convPlanCache builds a convOp's gather plan on first use; the op is shared by the
@@ -150,6 +151,9 @@ func (o *convOp) denseBackward(in *rows, idx []int, out *rows) {
 		}
 		// cols (ckk × ohw·nr) = Wᵀ · t, W being OutC × ckk.
 		gemmWide(true, c.W, c.OutC, ckk, t[:c.OutC*w], cols[:ckk*w], w)
+		if o.convHooked(p, cols[:ckk*w], rs, g, out) {
+			continue
+		}
 		o.gather(p, cols[:ckk*w], nr, g[:c.InSize()*nr])
 		o.interleave(p, g, rs, out)
 	}

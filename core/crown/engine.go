@@ -186,19 +186,7 @@ func (e *engine) backward(start int, r *rows, alpha map[int][]float64, tp *tape)
 // over the box: a·mid − |a|·rad + bias, minus the rounding margin.
 func (e *engine) concretize(r *rows) []float64 {
 	lb := make([]float64, r.n)
-	mid, rad, mx := e.mid, e.rad, e.mx
-	for i := 0; i < r.n; i++ {
-		var c, w, m float64
-		a := r.row(i)
-		for j := range a {
-			v := a[j]
-			av := math.Abs(v)
-			c += v * mid[j]
-			w += av * rad[j]
-			m += av * mx[j]
-		}
-		lb[i] = r.bias[i] + c - w - safety*(m+r.mag[i]+math.Abs(r.bias[i]))
-	}
+	Concretize(r.n, r.size, r.a, e.mid, e.rad, e.mx, r.bias, r.mag, safety, lb)
 	return lb
 }
 

@@ -142,6 +142,7 @@ type convOp struct {
 	c    *nn.Conv2d
 	abs  *nn.Conv2d // |W|, no bias
 	back convPlanCache
+	cols im2colCache
 }
 
 func (o *convOp) mixing() bool { return true }

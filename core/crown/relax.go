@@ -25,6 +25,7 @@ type relaxation struct {
 	// afterwards, so the unstable set only shrinks).
 	col   []int32
 	acols int
+	tab   relaxTable // the table RelaxRows reads, built on first use
 }
 
 func newRelaxation(o *actOp, l, u []float64) *relaxation {
@@ -74,6 +75,7 @@ func (rx *relaxation) withColumns(cols []int) *relaxation {
 		}
 	}
 	rx.acols = len(cols)
+	rx.tab = relaxTable{}
 	return rx
 }
 
@@ -84,6 +86,10 @@ func (rx *relaxation) unstableCount() int { return len(rx.unst) }
 // when not nil, holds one lower slope per (row, unstable neuron), row-major.
 func (rx *relaxation) backward(in *rows, alpha []float64) {
 	nu := rx.acols
+	if h := relaxKernel.Load(); h != nil && in.n*in.size >= h.minWork {
+		RelaxRows(in.n, in.size, in.a, rx.table(), alpha, nu, in.bias, in.mag)
+		return
+	}
 	for r := 0; r < in.n; r++ {
 		var al []float64
 		if alpha != nil {

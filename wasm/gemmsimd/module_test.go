@@ -16,7 +16,8 @@ import (
 )
 
 // The generator writes Module's bytes, the same on every run, and they start as a
-// WebAssembly module that imports env.mem and exports block.
+// WebAssembly module that imports env.mem and exports block, concretize, relax and
+// pack.
 func TestGeneratorDeterministic(t *testing.T) {
 	m := Module()
 	if !bytes.Equal(m, Module()) {
@@ -25,7 +26,7 @@ func TestGeneratorDeterministic(t *testing.T) {
 	if !bytes.HasPrefix(m, []byte("\x00asm\x01\x00\x00\x00")) {
 		t.Fatalf("no WebAssembly header: % x", m[:8])
 	}
-	for _, s := range []string{"\x03env\x03mem\x02\x00\x01", "\x05block\x00\x00"} {
+	for _, s := range []string{"\x03env\x03mem\x02\x00\x01", "\x05block\x00\x00", "\x0aconcretize\x00\x01", "\x05relax\x00\x02", "\x04pack\x00\x03"} {
 		if !bytes.Contains(m, []byte(s)) {
 			t.Errorf("module lacks %q", s)
 		}

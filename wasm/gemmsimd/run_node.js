@@ -1,9 +1,10 @@
 // Runs a GOOS=js GOARCH=wasm program (a test binary: `go test -exec`) under node as
-// $(go env GOROOT)/lib/wasm/wasm_exec_node.js does, with the SIMD block kernel
-// installed as static/worker.js installs it: gemm.wasm (GRAFTCERT_GEMM_WASM, default
-// static/gemm.wasm) instantiated on the Go instance's memory before Go starts, as
-// globalThis.graftcertGemm. A module that fails to load is an error here, not a
-// silent fall-back: the tests run this way are there to exercise it.
+// $(go env GOROOT)/lib/wasm/wasm_exec_node.js does, with the SIMD kernels installed
+// as static/worker.js installs them: gemm.wasm (GRAFTCERT_GEMM_WASM, default
+// static/gemm.wasm) instantiated on the Go instance's memory before Go starts, its
+// functions as globalThis.graftcertGemm and the globals listed in kernels below. A
+// module that fails to load is an error here, not a silent fall-back: the tests run
+// this way are there to exercise it.
 // Usage: node --stack-size=8192 run_node.js program.wasm [args]
 "use strict";
 
@@ -28,6 +29,13 @@ require(path.join(goroot, "lib", "wasm", "wasm_exec.js"));
 
 const gemmPath = process.env.GRAFTCERT_GEMM_WASM || path.join(__dirname, "..", "..", "static", "gemm.wasm");
 
+// The module's other functions and the globals package gemmsimd reads them from (as in
+// static/worker.js).
+const kernels = {
+	concretize: "graftcertConcretize", relax: "graftcertRelax", pack: "graftcertPack", adam: "graftcertAdam",
+	im2col: "graftcertIm2col", gather: "graftcertGather", interleave: "graftcertInterleave",
+};
+
 (async () => {
 	const go = new Go();
 	go.argv = process.argv.slice(2);
@@ -36,6 +44,7 @@ const gemmPath = process.env.GRAFTCERT_GEMM_WASM || path.join(__dirname, "..", "
 	const { instance } = await WebAssembly.instantiate(fs.readFileSync(process.argv[2]), go.importObject);
 	const gemm = await WebAssembly.instantiate(fs.readFileSync(gemmPath), { env: { mem: instance.exports.mem } });
 	globalThis.graftcertGemm = gemm.instance.exports.block;
+	for (const [name, global] of Object.entries(kernels)) globalThis[global] = gemm.instance.exports[name];
 	process.on("exit", (code) => { // node exits when no event is pending
 		if (code === 0 && !go.exited) {
 			// deadlock: make Go print the error and its stacks
