@@ -18,7 +18,7 @@ const bin = process.env.GRAFTCERT_BIN || path.join(root, "bin", "graftcert");
 const chromePath = process.env.CHROMIUM || "/usr/bin/chromium";
 const testdata = process.env.GRAFTCERT_TESTDATA || path.resolve(root, "..", "shared", "testdata");
 const quick = process.env.BENCH_QUICK === "1";
-const repeat = quick ? 1 : 3;
+const repeat = quick ? 1 : 5; // this 2-vCPU VM varies by up to 1.5x between identical runs
 
 const models = [
   { name: "mnist_6_100", file: "static/demo/mnist_6_100.onnx", data: "mnist", eps: "0.026" },
@@ -131,7 +131,7 @@ try {
     }
   }
 
-  console.log("\n## worker pool throughput (CROWN, wall time including messaging)\n");
+  console.log("\n## worker pool throughput (CROWN, wall time including messaging; fastest of " + Math.min(repeat, 3) + " runs)\n");
   console.log("| model | samples | 1 worker | 2 workers | speedup | native --jobs 2 | 2 workers / native |");
   console.log("|---|---|---|---|---|---|---|");
   for (const m of [models[0], models[2]]) {
@@ -139,9 +139,15 @@ try {
     const n = quick ? 8 : 100; // every bundled sample: shorter runs were too noisy to compare
     const idx = [...Array(n).keys()];
     await run(m, bytes, "crown", [0, 1], 2); // warm both workers
-    const one = await run(m, bytes, "crown", idx, 1);
-    const two = await run(m, bytes, "crown", idx, 2);
-    const nat = nativeRun(m, "crown", n, 2, false).seconds;
+    // Each figure is its fastest of `repeat` runs (at most 3), the three interleaved.
+    let one = { wall: Infinity }, two = { wall: Infinity }, nat = Infinity;
+    for (let r = 0; r < Math.min(repeat, 3); r++) {
+      const o = await run(m, bytes, "crown", idx, 1);
+      if (o.wall < one.wall) one = o;
+      const t = await run(m, bytes, "crown", idx, 2);
+      if (t.wall < two.wall) two = t;
+      nat = Math.min(nat, nativeRun(m, "crown", n, 2, false).seconds);
+    }
     console.log(`| ${m.name} | ${n} | ${one.wall.toFixed(2)} s | ${two.wall.toFixed(2)} s | ${(one.wall / two.wall).toFixed(2)}× | ${nat.toFixed(2)} s | ${(two.wall / nat).toFixed(2)} |`);
   }
 
