@@ -316,7 +316,9 @@ func (r *runner) problem(ctx context.Context, p *problem, pk int) outcome {
 		return proven
 	}
 	deadline, hasDeadline := ctx.Deadline()
-	if r.o.Refine <= 0 || r.sharded() || !hasDeadline {
+	// Only the layers after the first are refined: a network with one activation
+	// layer has nothing to gain.
+	if r.o.Refine <= 0 || r.sharded() || !hasDeadline || len(solver.Unstable()) < 2 {
 		return bab(ctx)
 	}
 	// With refinement: a short branch and bound first, which settles the easy
