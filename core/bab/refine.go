@@ -97,7 +97,7 @@ func (r *runner) refineLayer(ctx context.Context, sub *nn.Network, lo, hi []floa
 	}
 	// The layer's share of time bounds everything below; running out of it is not
 	// an error (what was refined so far stays, and is sound).
-	lctx := withClockDeadline(ctx, end)
+	lctx := WithClockDeadline(ctx, end)
 	outer := ctx
 	ctx = lctx
 	defer func() {
@@ -197,13 +197,8 @@ func (r *runner) refineLayer(ctx context.Context, sub *nn.Network, lo, hi []floa
 			}
 		}
 		if len(leaves) > 0 {
-			// Every neuron of a leaf is fixed: its exact bound is a linear program
-			// that β reaches with more iterations (as in reluBaB).
-			lb := r.o.Beta
-			lb.Iterations = max(100, 5*lb.Iterations)
-			lb.LRBeta = 2 * max(lb.LRBeta, 0.05)
 			t0 := time.Now()
-			_, err := solver.BoundDomains(ctx, leaves, lb)
+			_, err := solver.BoundDomains(ctx, leaves, leafOptions(r.o.Beta))
 			r.stats.BoundSeconds += time.Since(t0).Seconds()
 			// Bounds only ever rise, so they are sound even when cancelled.
 			for t, d := range leaves {
@@ -227,14 +222,17 @@ func copyRagged(v [][]float64) [][]float64 {
 
 // clockDeadline is ctx limited to deadline, with an Err that reads the clock on every
 // call. context.WithDeadline relies on a timer, which on js/wasm cannot fire while Go
-// computes (no preemption): the browser worker's sub-budgets would never end. bab and
+// computes (no preemption): a budget in the browser worker would never end. bab and
 // crown poll Err, so this works everywhere; Done is only the parent's.
 type clockDeadline struct {
 	context.Context
 	deadline time.Time
 }
 
-func withClockDeadline(ctx context.Context, deadline time.Time) context.Context {
+// WithClockDeadline returns ctx limited to deadline (or the parent's, if earlier),
+// expiring by the clock alone: the budget to give Verify and VerifySample where no
+// timer can fire while they run (js/wasm).
+func WithClockDeadline(ctx context.Context, deadline time.Time) context.Context {
 	if d, ok := ctx.Deadline(); ok && d.Before(deadline) {
 		deadline = d
 	}

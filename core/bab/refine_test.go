@@ -244,7 +244,7 @@ func TestRefineBoundsAttacked(t *testing.T) {
 func TestClockDeadline(t *testing.T) {
 	parent, cancel := context.WithTimeout(context.Background(), time.Hour)
 	defer cancel()
-	c := withClockDeadline(parent, time.Now().Add(30*time.Millisecond))
+	c := WithClockDeadline(parent, time.Now().Add(30*time.Millisecond))
 	if c.Err() != nil {
 		t.Fatalf("expired at once: %v", c.Err())
 	}
@@ -253,11 +253,11 @@ func TestClockDeadline(t *testing.T) {
 		t.Fatalf("after its deadline: Err = %v", c.Err())
 	}
 	pd, _ := parent.Deadline()
-	if d, _ := withClockDeadline(parent, time.Now().Add(2*time.Hour)).Deadline(); !d.Equal(pd) {
+	if d, _ := WithClockDeadline(parent, time.Now().Add(2*time.Hour)).Deadline(); !d.Equal(pd) {
 		t.Fatalf("deadline %v outlives the parent's %v", d, pd)
 	}
 	cancel()
-	if c := withClockDeadline(parent, time.Now().Add(time.Hour)); c.Err() != context.Canceled {
+	if c := WithClockDeadline(parent, time.Now().Add(time.Hour)); c.Err() != context.Canceled {
 		t.Fatalf("parent cancelled: Err = %v", c.Err())
 	}
 }

@@ -255,31 +255,48 @@ func (r *runner) problem(ctx context.Context, p *problem, pk int) outcome {
 	}
 	m := r.net.OutSize()
 	C, D, owner := flatRows(p, all)
-	t := time.Now()
-	solver, res, err := crown.NewSplitSolver(ctx, r.net, p.lo, p.hi, C, crown.Options{
-		Method: crown.AlphaCROWN, Iterations: r.o.RootIterations, StopWhenPositive: true, Threads: r.o.Workers})
-	r.stats.BoundSeconds += time.Since(t).Seconds()
-	if err != nil {
+	lower := make([]float64, len(D))
+	for i := range lower {
+		lower[i] = math.Inf(-1)
+	}
+	value := make([]float64, len(p.disj))
+	var open []int
+	var solver *crown.SplitSolver
+	var res *crown.Result
+	// root bounds the rows with α-CROWN under the known intermediate bounds (none,
+	// or refined ones), raises their lower bounds and keeps open those of the
+	// conjunctions cands that it does not prove.
+	root := func(preLo, preHi [][]float64, cands []int) error {
+		t := time.Now()
+		var err error
+		solver, res, err = crown.NewSplitSolver(ctx, r.net, p.lo, p.hi, C, crown.Options{
+			Method: crown.AlphaCROWN, Iterations: r.o.RootIterations, StopWhenPositive: true, Threads: r.o.Workers,
+			PreLower: preLo, PreUpper: preHi})
+		r.stats.BoundSeconds += time.Since(t).Seconds()
+		if err != nil {
+			return err
+		}
+		r.stats.Domains++
+		for k := range value {
+			value[k] = math.Inf(-1)
+		}
+		for i := range D {
+			lower[i] = max(lower[i], minusD(res.Lower[i], D[i]))
+			value[owner[i]] = max(value[owner[i]], lower[i])
+		}
+		open = nil
+		for _, k := range cands {
+			if value[k] > 0 {
+				r.stats.ProvenAtRoot++
+			} else {
+				open = append(open, k)
+			}
+		}
+		return nil
+	}
+	if err := root(nil, nil, all); err != nil {
 		r.reason = err.Error()
 		return ctxOutcome(ctx, err)
-	}
-	r.stats.Domains++
-	lower := make([]float64, len(D))
-	value := make([]float64, len(p.disj))
-	for k := range value {
-		value[k] = math.Inf(-1)
-	}
-	for i := range D {
-		lower[i] = minusD(res.Lower[i], D[i])
-		value[owner[i]] = max(value[owner[i]], lower[i])
-	}
-	var open []int
-	for k, v := range value {
-		if v > 0 {
-			r.stats.ProvenAtRoot++
-		} else {
-			open = append(open, k)
-		}
 	}
 	if len(open) == 0 {
 		return proven
@@ -325,11 +342,11 @@ func (r *runner) problem(ctx context.Context, p *problem, pk int) outcome {
 	// problems without paying for the refinement; then the refinement, and branch
 	// and bound again from the refined root.
 	quick := min(time.Until(deadline)/10, r.o.RefineAfter)
-	out := bab(withClockDeadline(ctx, time.Now().Add(quick)))
+	out := bab(WithClockDeadline(ctx, time.Now().Add(quick)))
 	if out == proven || out == violated || ctx.Err() != nil {
 		return out
 	}
-	t = time.Now()
+	t := time.Now()
 	end := t.Add(time.Duration(r.o.Refine * float64(time.Until(deadline))))
 	preLo, preHi, err := r.refineBounds(ctx, p.lo, p.hi, res.PreLower, res.PreUpper, end)
 	r.stats.RefineSeconds += time.Since(t).Seconds()
@@ -347,34 +364,10 @@ func (r *runner) problem(ctx context.Context, p *problem, pk int) outcome {
 			}
 		}
 	}
-	t = time.Now()
-	solver, res, err = crown.NewSplitSolver(ctx, r.net, p.lo, p.hi, C, crown.Options{
-		Method: crown.AlphaCROWN, Iterations: r.o.RootIterations, StopWhenPositive: true, Threads: r.o.Workers,
-		PreLower: preLo, PreUpper: preHi})
-	r.stats.BoundSeconds += time.Since(t).Seconds()
-	if err != nil {
+	if err := root(preLo, preHi, open); err != nil {
 		r.reason = err.Error()
 		return ctxOutcome(ctx, err)
 	}
-	r.stats.Domains++
-	for i := range D {
-		lower[i] = max(lower[i], minusD(res.Lower[i], D[i]))
-	}
-	for k := range value {
-		value[k] = math.Inf(-1)
-	}
-	for i := range D {
-		value[owner[i]] = max(value[owner[i]], lower[i])
-	}
-	was := len(open)
-	var still []int
-	for _, k := range open {
-		if !(value[k] > 0) {
-			still = append(still, k)
-		}
-	}
-	open = still
-	r.stats.ProvenAtRoot += was - len(open)
 	// The first branch and bound's state is superseded by the refined root's.
 	r.reason, r.hasLow = "", false
 	return bab(ctx)
@@ -441,9 +434,7 @@ func (r *runner) reluBaB(ctx context.Context, s *crown.SplitSolver, p *problem, 
 		if len(leaves) > 0 {
 			// Every neuron of a leaf is fixed: its exact bound is a linear program that
 			// β reaches with more iterations. If it stays unproven, give up.
-			lb := beta
-			lb.Iterations = max(100, 5*beta.Iterations)
-			lb.LRBeta = 2 * max(beta.LRBeta, 0.05)
+			lb := leafOptions(beta)
 			ls := leaves
 			leaves = nil
 			if out, ok := bound(ls, lb); !ok {
@@ -529,6 +520,14 @@ func (r *runner) hopeless(ctx context.Context, start time.Time, root, now float6
 		return false
 	}
 	return now-root < -root/2
+}
+
+// leafOptions is b for a leaf, every neuron of which is fixed: its exact bound is a
+// linear program that β reaches with more iterations and a larger step.
+func leafOptions(b crown.BetaOptions) crown.BetaOptions {
+	b.Iterations = max(100, 5*b.Iterations)
+	b.LRBeta = 2 * max(b.LRBeta, 0.05)
+	return b
 }
 
 func minValue(ds []*crown.Domain) float64 {

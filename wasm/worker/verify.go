@@ -68,7 +68,7 @@ func (h *Handler) verify(ctx context.Context, req Request, emit Emit) error {
 	// On js/wasm a timer cannot fire while Go computes (no preemption, and the event
 	// loop is blocked), so bab's own context.WithTimeout would never expire: the
 	// budget is a context whose Err reads the clock, and bab gets no Timeout.
-	ctx = clockContext{ctx, start.Add(time.Duration(timeout * float64(time.Second)))}
+	ctx = bab.WithClockDeadline(ctx, start.Add(time.Duration(timeout*float64(time.Second))))
 	opts := bab.Options{
 		MaxDomains: req.MaxDomains,
 		Seed:       1,
@@ -148,24 +148,4 @@ func finite(v float64) float64 {
 		return -math.MaxFloat64
 	}
 	return v
-}
-
-// clockContext is a context whose Err reports context.DeadlineExceeded once the clock
-// passes deadline, checked on every call rather than by a timer. Code that only
-// selects on Done does not see the deadline; bab and crown poll Err.
-type clockContext struct {
-	context.Context
-	deadline time.Time
-}
-
-func (c clockContext) Deadline() (time.Time, bool) { return c.deadline, true }
-
-func (c clockContext) Err() error {
-	if err := c.Context.Err(); err != nil {
-		return err
-	}
-	if !time.Now().Before(c.deadline) {
-		return context.DeadlineExceeded
-	}
-	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/graftcert/graftcert/core/bab"
 	"github.com/graftcert/graftcert/core/nn"
 )
 
@@ -81,7 +82,7 @@ func TestVerifyTimeout(t *testing.T) {
 	if d := time.Since(t0); d > 3*time.Second {
 		t.Errorf("a 1 s budget took %v", d)
 	}
-	c := clockContext{context.Background(), time.Now().Add(-time.Millisecond)}
+	c := bab.WithClockDeadline(context.Background(), time.Now().Add(-time.Millisecond))
 	if c.Err() != context.DeadlineExceeded {
 		t.Error("past deadline not reported")
 	}
