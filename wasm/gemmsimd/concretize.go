@@ -207,11 +207,7 @@ func concretizeCode() []byte {
 		c.f64mem(opF64Store, 0)
 
 		c.addLocal(cRow, cRowBytes)
-		c.addTo(cBP, 8)
-		c.get(cBP)
-		c.get(cEnd)
-		c.op(opI32LtS)
-		c.op(opBrIf, 0)
+		c.next(cBP, 8, cEnd, opI32LtS)
 	}
 	c.op(opEnd)
 	return c

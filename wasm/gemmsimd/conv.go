@@ -343,11 +343,7 @@ func gatherCode() []byte {
 			}
 			c.op(opEnd)
 
-			c.addTo(gSP, 16)
-			c.get(gSP)
-			c.get(gSEnd)
-			c.op(opI32LtU)
-			c.op(opBrIf, 0)
+			c.next(gSP, 16, gSEnd, opI32LtU)
 		}
 		c.op(opEnd)
 		// Next channel: cb += 8·kkw, gb += 8·ihw·nr.
@@ -363,11 +359,7 @@ func gatherCode() []byte {
 		c.op(opI32Mul)
 		c.op(opI32Add)
 		c.set(gGB)
-		c.addTo(gIC, 1)
-		c.get(gIC)
-		c.get(gInC)
-		c.op(opI32LtS)
-		c.op(opBrIf, 0)
+		c.next(gIC, 1, gInC, opI32LtS)
 	}
 	c.op(opEnd)
 	return c
@@ -464,11 +456,7 @@ func interleaveCode() []byte {
 		c.op(opI32GeS)
 		c.op(opI32Or)
 		c.trapIf()
-		c.addTo(iX, 1)
-		c.get(iX)
-		c.get(iIW)
-		c.op(opI32LtS)
-		c.op(opBrIf, 0)
+		c.next(iX, 1, iIW, opI32LtS)
 	}
 	c.op(opEnd)
 	// Every row: 0 ≤ ri and ri·size + ny·iw ≤ len(out).
@@ -504,11 +492,7 @@ func interleaveCode() []byte {
 		c.op(opI64GtS)
 		c.op(opI32Or)
 		c.trapIf()
-		c.addTo(iR, 1)
-		c.get(iR)
-		c.get(iNRS)
-		c.op(opI32LtS)
-		c.op(opBrIf, 0)
+		c.next(iR, 1, iNRS, opI32LtS)
 	}
 	c.op(opEnd)
 
@@ -571,26 +555,14 @@ func interleaveCode() []byte {
 				c.i64mem(opI64Store, 0)
 				c.addTo(iDP, 8)
 				c.addTo(iXP, 4)
-				c.addTo(iX, 1)
-				c.get(iX)
-				c.get(iIW)
-				c.op(opI32LtS)
-				c.op(opBrIf, 0)
+				c.next(iX, 1, iIW, opI32LtS)
 			}
 			c.op(opEnd)
-			c.addTo(iR, 1)
-			c.get(iR)
-			c.get(iNRS)
-			c.op(opI32LtS)
-			c.op(opBrIf, 0)
+			c.next(iR, 1, iNRS, opI32LtS)
 		}
 		c.op(opEnd)
 		c.addLocal(iGY, iGYB)
-		c.addTo(iY, 1)
-		c.get(iY)
-		c.get(iNY)
-		c.op(opI32LtS)
-		c.op(opBrIf, 0)
+		c.next(iY, 1, iNY, opI32LtS)
 	}
 	c.op(opEnd)
 	return c

@@ -242,11 +242,7 @@ func im2colCode() []byte {
 			}
 			c.op(opEnd, opEnd)
 
-			c.addTo(mJP, 16)
-			c.get(mJP)
-			c.get(mJEnd)
-			c.op(opI32LtU) // addresses: unsigned
-			c.op(opBrIf, 0)
+			c.next(mJP, 16, mJEnd, opI32LtU) // addresses: unsigned
 		}
 		c.op(opEnd)
 		c.addLocal(mS, mSrcB)
@@ -258,11 +254,7 @@ func im2colCode() []byte {
 			c.op(opI64Add)
 			c.set(t[0])
 		}
-		c.addTo(mR, 1)
-		c.get(mR)
-		c.get(mNR)
-		c.op(opI32LtS)
-		c.op(opBrIf, 0)
+		c.next(mR, 1, mNR, opI32LtS)
 	}
 	c.op(opEnd)
 	return c

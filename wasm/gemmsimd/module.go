@@ -220,6 +220,16 @@ func (c *code) mem(op, off uint32) {
 func (c *code) addTo(l int, v int32) { c.get(l); c.i32(v); c.op(opI32Add); c.set(l) }
 
 // addLocal sets l = l + r.
+// next ends a do-while loop over counter i: i += step, and branch back to the loop
+// start while i < end (lt: opI32LtS for counts, opI32LtU for addresses).
+func (c *code) next(i int, step int32, end int, lt byte) {
+	c.addTo(i, step)
+	c.get(i)
+	c.get(end)
+	c.op(lt)
+	c.op(opBrIf, 0)
+}
+
 func (c *code) addLocal(l, r int) { c.get(l); c.get(r); c.op(opI32Add); c.set(l) }
 
 // step adds one k step's products to the accumulators; off is the step's byte offset
@@ -364,20 +374,12 @@ func blockCode() []byte {
 			c.get(lCP)
 			c.op(opI32Add)
 			c.set(lCP)
-			c.addTo(lIT, 1)
-			c.get(lIT)
-			c.get(pMT)
-			c.op(opI32LtS)
-			c.op(opBrIf, 0)
+			c.next(lIT, 1, pMT, opI32LtS)
 		}
 		c.op(opEnd)
 		c.addLocal(lBPan, lPanel)
 		c.addTo(lCCol, tileBytes)
-		c.addTo(lJT, 1)
-		c.get(lJT)
-		c.get(pNT)
-		c.op(opI32LtS)
-		c.op(opBrIf, 0)
+		c.next(lJT, 1, pNT, opI32LtS)
 	}
 	c.op(opEnd)
 	return c

@@ -143,11 +143,7 @@ func packCode() []byte {
 				c.addTo(kD, 32)
 			}
 			c.op(opEnd)
-			c.addTo(kQ, 1)
-			c.get(kQ)
-			c.get(kNP)
-			c.op(opI32LtS)
-			c.op(opBrIf, 0)
+			c.next(kQ, 1, kNP, opI32LtS)
 		}
 		c.op(opEnd)
 	}
@@ -179,11 +175,7 @@ func packCode() []byte {
 				c.op(opBrIf, 0)
 			}
 			c.op(opEnd)
-			c.addTo(kQ, 1)
-			c.get(kQ)
-			c.get(kNP)
-			c.op(opI32LtS)
-			c.op(opBrIf, 0)
+			c.next(kQ, 1, kNP, opI32LtS)
 		}
 		c.op(opEnd)
 	}

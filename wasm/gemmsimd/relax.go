@@ -300,11 +300,7 @@ func relaxCode() []byte {
 		c.i32(8)
 		c.op(opI32Add)
 		c.set(rBA)
-		c.addTo(rR, 2)
-		c.get(rR)
-		c.get(rN)
-		c.op(opI32LtS)
-		c.op(opBrIf, 0)
+		c.next(rR, 2, rN, opI32LtS)
 	}
 	c.op(opEnd)
 	return c
