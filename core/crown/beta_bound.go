@@ -200,7 +200,8 @@ func (s *SplitSolver) backward(e *engine, items []*bitem, tape []*rows) *rows {
 			// Neurons inactive at the root are zero in every domain's rows.
 			if j+1 < len(e.ops) {
 				if _, ok := e.ops[j+1].(*actOp); ok {
-					r = o.backwardLive(r, s.rx[s.pos[j+1]].liveCols(r.n))
+					live, dead := s.rx[s.pos[j+1]].skip(r.n)
+					r = o.backwardLive(r, live, dead)
 					continue
 				}
 			}

@@ -2,6 +2,7 @@ package crown
 
 import (
 	"math"
+	"sync"
 
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
@@ -13,38 +14,54 @@ import (
 // W. Which columns are skipped depends on the relaxation alone, never on the rows, so
 // a start node's rows give the same values however they are split over goroutines.
 
-// liveCols returns the neurons of rx that are not inactive, or nil when there are
-// too few inactive ones for skipping them to pay for the gathering.
-func (rx *relaxation) liveCols(rows int) []int {
-	dead := 0
-	for _, s := range rx.state {
-		if s == inactive {
-			dead++
+// liveSplit is a relaxation's neurons split into those that are not inactive (live)
+// and those that are (dead), both increasing.
+type liveSplit struct {
+	once       sync.Once
+	live, dead []int
+}
+
+// split returns rx's live and dead neurons, computed once: the states never change.
+func (rx *relaxation) split() (live, dead []int) {
+	rx.ld.once.Do(func() {
+		for i, s := range rx.state {
+			if s == inactive {
+				rx.ld.dead = append(rx.ld.dead, i)
+			} else {
+				rx.ld.live = append(rx.ld.live, i)
+			}
 		}
-	}
+	})
+	return rx.ld.live, rx.ld.dead
+}
+
+// skip returns rx's live and dead neurons, or nil, nil when there are too few dead
+// ones for skipping them to pay for the gathering.
+func (rx *relaxation) skip(rows int) (live, dead []int) {
+	live, dead = rx.split()
 	n := len(rx.state)
 	// Gathering costs a pass over the live rows of W; skipping saves rows·dead of
 	// them. Below a few rows, or with few dead columns, the plain product is faster.
-	if dead == 0 || rows*dead < 4*(n-dead) || 8*dead < n {
-		return nil
+	if len(dead) == 0 || rows*len(dead) < 4*len(live) || 8*len(dead) < n {
+		return nil, nil
 	}
-	live := make([]int, 0, n-dead)
-	for i, s := range rx.state {
-		if s != inactive {
-			live = append(live, i)
-		}
-	}
+	return live, dead
+}
+
+// liveCols is skip's live neurons (nil when skipping does not pay).
+func (rx *relaxation) liveCols(rows int) []int {
+	live, _ := rx.skip(rows)
 	return live
 }
 
-// backwardLive is backward for rows that are zero outside the columns live. It
-// checks that they are (falling back to the full product if not: never wrong, only
+// backwardLive is backward for rows that are zero outside the columns live (in the
+// columns dead, the rest; rx.skip gives both). It checks that they are (falling back to the full product if not: never wrong, only
 // slower) and multiplies the live columns by the live rows of W. The products of the
 // skipped columns are exact zeros, so the values are those of the full product up
 // to the grouping of the sums.
-func (o *denseOp) backwardLive(in *rows, live []int) *rows {
+func (o *denseOp) backwardLive(in *rows, live, dead []int) *rows {
 	d := o.d
-	if live == nil || in.size != d.Out || !zeroOutside(in, live) {
+	if live == nil || in.size != d.Out || !zeroIn(in, dead) {
 		return o.backward(in)
 	}
 	nl := len(live)
@@ -89,19 +106,10 @@ func (o *denseOp) backwardLive(in *rows, live []int) *rows {
 	return out
 }
 
-// zeroOutside reports whether every row of r is zero outside the sorted columns live.
-// It reads only those columns, OR-ing their bits without the sign (a nonzero or a NaN
-// leaves some set): no branch per value, which matters on WebAssembly.
-func zeroOutside(r *rows, live []int) bool {
-	dead := make([]int, 0, r.size-len(live))
-	next := 0
-	for i := 0; i < r.size; i++ {
-		if next < len(live) && live[next] == i {
-			next++
-			continue
-		}
-		dead = append(dead, i)
-	}
+// zeroIn reports whether every row of r is zero in the columns dead. It ORs their
+// bits without the sign (a nonzero or a NaN leaves some set): no branch per value,
+// which matters on WebAssembly.
+func zeroIn(r *rows, dead []int) bool {
 	for q := 0; q < r.n; q++ {
 		row := r.row(q)
 		var acc uint64

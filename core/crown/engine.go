@@ -161,7 +161,8 @@ func (e *engine) backward(start int, r *rows, alpha map[int][]float64, tp *tape)
 		case *denseOp:
 			if j+1 < start {
 				if _, ok := e.ops[j+1].(*actOp); ok {
-					r = o.backwardLive(r, e.relax[j+1].liveCols(r.n))
+					live, dead := e.relax[j+1].skip(r.n)
+					r = o.backwardLive(r, live, dead)
 					continue
 				}
 			}

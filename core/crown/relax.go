@@ -26,6 +26,7 @@ type relaxation struct {
 	col   []int32
 	acols int
 	tab   relaxTable // the table RelaxRows reads, built on first use
+	ld    liveSplit  // live and dead neurons, split on first use
 }
 
 func newRelaxation(o *actOp, l, u []float64) *relaxation {
