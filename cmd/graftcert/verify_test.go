@@ -190,6 +190,8 @@ func TestVerifyBadInput(t *testing.T) {
 		{[]string{"verify", "--model", model, "--data", X, "--labels", y, "--eps", "0.1", "--vnnlib", prop}, "not both"},
 		{[]string{"verify", "--model", model, "--data", X, "--labels", y, "--eps", "0.1", "--timeout", "-3"}, "timeout"},
 		{[]string{"verify", "--model", model, "--data", X, "--labels", y, "--eps", "0.1", "--mode", "sideways"}, "--mode"},
+		{[]string{"verify", "--model", model, "--data", X, "--labels", y, "--eps", "0.1", "--refine", "1.5"}, "--refine"},
+		{[]string{"verify", "--model", model, "--data", X, "--labels", y, "--eps", "0.1", "--refine-domains", "-2"}, "negative"},
 		{[]string{"verify", "--model", model, "--vnnlib", prop}, "784"},
 		{[]string{"vnncomp", "--out", "x.csv"}, "--instances"},
 		{[]string{"vnncomp", "--instances", prop, "--out", filepath.Join(t.TempDir(), "r.csv")}, "fields"},
