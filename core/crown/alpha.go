@@ -19,6 +19,7 @@ type startNode struct {
 	// per iteration
 	tape             *tape
 	final            *rows
+	start            int        // the layer final's backward pass started below
 	pfinal           *patchRows // final rows when they were patches
 	activeL, activeU []bool     // whether this node's bound is the one in force
 }
@@ -118,7 +119,8 @@ func (st *alphaState) sweep(baseLo, baseHi [][]float64) []float64 {
 				s.pfinal = e.backwardPatch(k, identityPatches(s.idx, e.net.Shapes[k]), s.alpha, s.tape)
 				lb = e.concretizePatch(s.pfinal)
 			} else {
-				s.final = e.backward(k, identityRows(s.idx, len(e.boxLo[k])), s.alpha, s.tape)
+				r, start := e.startRows(k, s.idx)
+				s.final, s.start = e.backward(start, r, s.alpha, s.tape), start
 				lb = e.concretize(s.final)
 			}
 			n := len(s.idx)
@@ -158,7 +160,7 @@ func (st *alphaState) backprop() {
 			if s.pfinal != nil {
 				e.adjointPatch(s.layer, s.pfinal, seed, s.tape, s.alpha, s.grad, g)
 			} else {
-				e.adjoint(s.layer, s.final, seed, s.tape, s.alpha, s.grad, g)
+				e.adjoint(s.start, s.final, seed, s.tape, s.alpha, s.grad, g)
 			}
 		}
 	}

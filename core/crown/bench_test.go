@@ -26,3 +26,4 @@ func BenchmarkCROWN_cifar_conv_small(b *testing.B) { benchModel(b, "cifar_conv_s
 func BenchmarkCROWN_oval_cifar_deep(b *testing.B)  { benchModel(b, "oval_cifar_deep", CROWN) }
 func BenchmarkAlpha_mnist_6_100(b *testing.B)      { benchModel(b, "mnist_6_100", AlphaCROWN) }
 func BenchmarkAlpha_cifar_cnn_a_mix(b *testing.B)  { benchModel(b, "cifar_cnn_a_mix", AlphaCROWN) }
+func BenchmarkCROWN_cifar_cnn_a_adv(b *testing.B)  { benchModel(b, "cifar_cnn_a_adv", CROWN) }

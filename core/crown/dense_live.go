@@ -65,7 +65,7 @@ func (o *denseOp) backwardLive(in *rows, live, dead []int) *rows {
 		return o.backward(in)
 	}
 	nl := len(live)
-	out := newRows(in.n, d.In)
+	out := pooledRows(in.n, d.In)
 	copy(out.bias, in.bias)
 	copy(out.mag, in.mag)
 	if nl == 0 {

@@ -38,11 +38,7 @@ type actOp struct {
 func newOp(l nn.Layer) (op, error) {
 	switch t := l.(type) {
 	case *nn.Dense:
-		abs := make([]float64, len(t.W))
-		for i, w := range t.W {
-			abs[i] = math.Abs(w)
-		}
-		return &denseOp{d: t, absW: abs}, nil
+		return &denseOp{d: t}, nil
 	case *nn.Conv2d:
 		abs := *t
 		abs.W = make([]float64, len(t.W))
@@ -70,8 +66,7 @@ func newOp(l nn.Layer) (op, error) {
 // ---- Dense ----
 
 type denseOp struct {
-	d    *nn.Dense
-	absW []float64
+	d *nn.Dense
 
 	// wt is Wᵀ (In×Out, row-major), made on the first adjoint pass: the adjoint's
 	// product G·Wᵀ then reads its right operand row by row (the order the matrix
@@ -104,7 +99,9 @@ func (o *denseOp) interval(lo, hi []float64) ([]float64, []float64) {
 	c := make([]float64, d.Out)
 	r := make([]float64, d.Out)
 	blas64.Gemv(blas.NoTrans, 1, blas64.General{Rows: d.Out, Cols: d.In, Stride: d.In, Data: d.W}, blas64.Vector{N: d.In, Inc: 1, Data: mid}, 0, blas64.Vector{N: d.Out, Inc: 1, Data: c})
-	blas64.Gemv(blas.NoTrans, 1, blas64.General{Rows: d.Out, Cols: d.In, Stride: d.In, Data: o.absW}, blas64.Vector{N: d.In, Inc: 1, Data: rad}, 0, blas64.Vector{N: d.Out, Inc: 1, Data: r})
+	for j := range r {
+		r[j] = absDot(d.W[j*d.In:(j+1)*d.In], rad)
+	}
 	if d.B != nil {
 		for i := range c {
 			c[i] += d.B[i]
@@ -115,7 +112,7 @@ func (o *denseOp) interval(lo, hi []float64) ([]float64, []float64) {
 
 func (o *denseOp) backward(in *rows) *rows {
 	d := o.d
-	out := newRows(in.n, d.In)
+	out := pooledRows(in.n, d.In)
 	blas64.Gemm(blas.NoTrans, blas.NoTrans, 1,
 		blas64.General{Rows: in.n, Cols: d.Out, Stride: d.Out, Data: in.a},
 		blas64.General{Rows: d.Out, Cols: d.In, Stride: d.In, Data: d.W},
@@ -134,6 +131,25 @@ func (o *denseOp) backward(in *rows) *rows {
 		}
 	}
 	return out
+}
+
+// absDot is Σ|w_i|·x_i. Taking |w| on the fly spares every bound a copy of |W|, a
+// matrix the size of W (megabytes for the first Dense layer above a convolution,
+// allocated, zeroed and filled per sample).
+func absDot(w, x []float64) float64 {
+	x = x[:len(w)]
+	var s0, s1, s2, s3 float64
+	i := 0
+	for ; i+4 <= len(w); i += 4 {
+		s0 += math.Abs(w[i]) * x[i]
+		s1 += math.Abs(w[i+1]) * x[i+1]
+		s2 += math.Abs(w[i+2]) * x[i+2]
+		s3 += math.Abs(w[i+3]) * x[i+3]
+	}
+	for ; i < len(w); i++ {
+		s0 += math.Abs(w[i]) * x[i]
+	}
+	return (s0 + s1) + (s2 + s3)
 }
 
 // ---- Conv2d ----
@@ -162,7 +178,9 @@ func (o *convOp) interval(lo, hi []float64) ([]float64, []float64) {
 // a row's result does not depend on the rows it is bounded with.
 func (o *convOp) backward(in *rows) *rows {
 	c := o.c
-	out := newRows(in.n, c.InSize())
+	// Sparse rows are cleared before their scatter; denseBackward writes every
+	// value of the others.
+	out := uninitRows(in.n, c.InSize())
 	copy(out.bias, in.bias)
 	copy(out.mag, in.mag)
 	ohw := c.OutH * c.OutW
@@ -180,6 +198,7 @@ func (o *convOp) backward(in *rows) *rows {
 			out.mag[r] += bmag
 		}
 		if sparseRow(a) {
+			clear(out.row(r))
 			o.scatter(a, out.row(r))
 		} else {
 			dense = append(dense, r)

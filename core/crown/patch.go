@@ -21,6 +21,15 @@ type patchRows struct {
 	a       []float64 // n × c × ph × pw
 	bias    []float64
 	mag     []float64
+	buf     *[]float64 // a's scratch buffer when pooled (as pooledRows)
+}
+
+// release returns a pooled matrix to the pool; p must not be used afterwards.
+func (p *patchRows) release() {
+	if p.buf != nil {
+		putScratch(p.buf)
+		p.buf, p.a = nil, nil
+	}
 }
 
 func (p *patchRows) size() int           { return p.c * p.ph * p.pw }
@@ -28,6 +37,7 @@ func (p *patchRows) row(r int) []float64 { return p.a[r*p.size() : (r+1)*p.size(
 
 func (p *patchRows) clone() *patchRows {
 	q := *p
+	q.buf = nil
 	q.y0 = append([]int(nil), p.y0...)
 	q.x0 = append([]int(nil), p.x0...)
 	q.a = append([]float64(nil), p.a...)
@@ -126,8 +136,10 @@ func (o *convOp) patchBackward(in *patchRows) *patchRows {
 	c := o.c
 	ph := (in.ph-1)*c.SH + (c.KH-1)*c.DH + 1
 	pw := (in.pw-1)*c.SW + (c.KW-1)*c.DW + 1
+	buf := getScratch(in.n * c.InC * ph * pw)
+	clear(*buf)
 	out := &patchRows{n: in.n, c: c.InC, h: c.InH, w: c.InW, ph: ph, pw: pw,
-		y0: make([]int, in.n), x0: make([]int, in.n), a: make([]float64, in.n*c.InC*ph*pw),
+		y0: make([]int, in.n), x0: make([]int, in.n), a: *buf, buf: buf,
 		bias: append([]float64(nil), in.bias...), mag: append([]float64(nil), in.mag...)}
 	pp := in.ph * in.pw
 	var dense []int
@@ -360,12 +372,19 @@ func (rx *relaxation) patchBackward(in *patchRows, alpha []float64) {
 
 // backwardPatch is backward for patch rows.
 func (e *engine) backwardPatch(start int, p *patchRows, alpha map[int][]float64, tp *tape) *patchRows {
+	in := p
+	next := func(np *patchRows) { // as in backward
+		if p != in && np != p {
+			p.release()
+		}
+		p = np
+	}
 	for j := start - 1; j >= e.first; j-- {
 		switch o := e.ops[j].(type) {
 		case *convOp:
-			p = o.patchBackward(p)
+			next(o.patchBackward(p))
 		case *affineOp:
-			p = o.patchBackward(p)
+			next(o.patchBackward(p))
 		case reshapeOp:
 		case *actOp:
 			if tp != nil {

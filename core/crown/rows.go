@@ -6,9 +6,35 @@ package crown
 // node's row r".
 type rows struct {
 	n, size int
-	a       []float64 // n×size, row-major
-	bias    []float64 // n
-	mag     []float64 // n: Σ|bias increments|, feeds the rounding margin
+	a       []float64  // n×size, row-major
+	bias    []float64  // n
+	mag     []float64  // n: Σ|bias increments|, feeds the rounding margin
+	buf     *[]float64 // a's scratch buffer when pooled (see pooledRows)
+}
+
+// pooledRows is newRows with the coefficient matrix taken from the scratch pool (and
+// cleared). A backward pass makes one such matrix per linear layer, megabytes for the
+// rows of a Dense layer above a convolution; fresh ones cost a tenth of CROWN's time in
+// the allocator's zeroing and page faults, recycled ones stay in cache. release hands
+// the matrix back once nothing reads the rows.
+func pooledRows(n, size int) *rows {
+	r := uninitRows(n, size)
+	clear(r.a)
+	return r
+}
+
+// uninitRows is pooledRows without the clearing, for a caller that writes every row.
+func uninitRows(n, size int) *rows {
+	p := getScratch(n * size)
+	return &rows{n: n, size: size, a: *p, buf: p, bias: make([]float64, n), mag: make([]float64, n)}
+}
+
+// release returns a pooled matrix to the pool; r must not be used afterwards.
+func (r *rows) release() {
+	if r.buf != nil {
+		putScratch(r.buf)
+		r.buf, r.a = nil, nil
+	}
 }
 
 func newRows(n, size int) *rows {
