@@ -243,44 +243,40 @@ func (s *SplitSolver) actBackward(p int, it *bitem, r *rows) {
 // adjoint accumulates into every item's ga/gb the gradient of the sum of all rows'
 // lower bounds, through the backward pass recorded in tape that ended in final.
 func (s *SplitSolver) adjoint(e *engine, items []*bitem, final *rows, tape []*rows) {
-	G := newRows(final.n, final.size)
-	for r := 0; r < final.n; r++ {
-		gr := G.row(r)
-		for i, v := range final.row(r) {
-			if v >= 0 {
-				gr[i] = e.mid[i] - e.rad[i]
-			} else {
-				gr[i] = e.mid[i] + e.rad[i]
-			}
-		}
-	}
 	seed := make([]float64, final.n)
 	for i := range seed {
 		seed[i] = 1
 	}
+	G := e.concretizeGrad(final, seed)
 	last := s.acts[len(s.acts)-1]
 	for j := e.first; j <= last; j++ {
+		var next *rows
 		switch o := e.ops[j].(type) {
 		case *actOp:
 			p := s.pos[j]
-			out := newRows(G.n, G.size)
+			next = pooledRows(G.n, G.size)
 			for _, it := range items {
-				s.actAdjoint(p, it, tape[p], G, out)
+				s.actAdjoint(p, it, tape[p], G, next)
 			}
-			G = out
 		case *denseOp:
 			// Neurons inactive at the root are inactive in every domain.
 			if j+1 <= last {
 				if _, ok := e.ops[j+1].(*actOp); ok {
-					G = o.adjointLive(G, seed, s.rx[s.pos[j+1]].liveCols(G.n))
-					continue
+					next = o.adjointLive(G, seed, s.rx[s.pos[j+1]].liveCols(G.n))
 				}
 			}
-			G = o.adjoint(G, seed)
+			if next == nil {
+				next = o.adjoint(G, seed)
+			}
 		default:
-			G = o.(adjointOp).adjoint(G, seed)
+			next = o.(adjointOp).adjoint(G, seed)
 		}
+		if next != G {
+			G.release()
+		}
+		G = next
 	}
+	G.release()
 }
 
 // actAdjoint maps the gradient over activation p's input (G) to the gradient over its

@@ -1,6 +1,7 @@
 package crown
 
 import (
+	"math/bits"
 	"sync"
 
 	"gonum.org/v1/gonum/blas"
@@ -32,18 +33,34 @@ func gemmWide(trans bool, A []float64, ar, ac int, B []float64, C []float64, w i
 	}
 }
 
-// scratch hands out reusable float64 buffers for the column matrices, so that large
-// temporary buffers are neither zeroed nor garbage-collected on every call. Contents
-// are unspecified.
-var scratch = sync.Pool{New: func() any { return new([]float64) }}
+// scratch hands out reusable float64 buffers (column matrices, the row matrices of
+// backward and adjoint passes), so that large temporary buffers are neither zeroed nor
+// garbage-collected on every call. Contents are unspecified. Buffers are pooled by
+// size class (capacities 2^c), so that a request finds a buffer that fits instead of
+// replacing a smaller one: one pool for every size dropped most buffers, the passes'
+// sizes varying from layer to layer.
+var scratch [48]sync.Pool
+
+func scratchClass(n int) int { return bits.Len(uint(max(n, 1) - 1)) }
 
 func getScratch(n int) *[]float64 {
-	p := scratch.Get().(*[]float64)
-	if cap(*p) < n {
-		*p = make([]float64, n)
+	c := scratchClass(n)
+	if c >= len(scratch) {
+		b := make([]float64, n)
+		return &b
+	}
+	p, _ := scratch[c].Get().(*[]float64)
+	if p == nil {
+		b := make([]float64, n, 1<<c)
+		return &b
 	}
 	*p = (*p)[:n]
 	return p
 }
 
-func putScratch(p *[]float64) { scratch.Put(p) }
+func putScratch(p *[]float64) {
+	c := scratchClass(cap(*p))
+	if c < len(scratch) && cap(*p) == 1<<c {
+		scratch[c].Put(p)
+	}
+}

@@ -133,7 +133,7 @@ func (o *denseOp) adjointLive(g *rows, seed []float64, live []int) *rows {
 		return o.adjoint(g, seed)
 	}
 	nl := len(live)
-	out := newRows(g.n, d.Out)
+	out := pooledRows(g.n, d.Out)
 	if nl == 0 {
 		return out
 	}

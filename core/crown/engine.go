@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"sync"
 
 	"github.com/graftcert/graftcert/core/nn"
 )
@@ -37,6 +38,9 @@ type engine struct {
 	// knownLo/knownHi[k], when set, are sound bounds on the input of activation layer
 	// k (Options.PreLower/PreUpper) that every box at k is intersected with.
 	knownLo, knownHi [][]float64
+	// cLo, cHi are mid ∓ rad (corners, for the adjoint passes).
+	cornersOnce sync.Once
+	cLo, cHi    []float64
 }
 
 // setKnown takes the known pre-activation bounds of opts, checking their sizes.
