@@ -2,6 +2,7 @@ package crown
 
 import (
 	"math"
+	"sync"
 
 	"github.com/graftcert/graftcert/core/nn"
 )
@@ -329,6 +330,10 @@ func (o *affineOp) patchBackward(in *patchRows) *patchRows {
 
 // patchBackward is relaxation.backward on patches.
 func (rx *relaxation) patchBackward(in *patchRows, alpha []float64) {
+	if alpha == nil {
+		rx.patchBackwardLines(in)
+		return
+	}
 	nu := rx.acols
 	for r := 0; r < in.n; r++ {
 		a := in.row(r)
@@ -363,6 +368,64 @@ func (rx *relaxation) patchBackward(in *patchRows, alpha []float64) {
 						a[k] = v * rx.dU[i]
 					}
 				}
+			}
+		})
+		in.bias[r] += bias
+		in.mag[r] += mag
+	}
+}
+
+// relaxLines is a relaxation's lines per neuron without α: the coefficient a row keeps
+// (ge under a coefficient ≥ 0, lt under a negative one) and the constant per unit of
+// coefficient (bge, blt), 0 where relaxRow adds none.
+type relaxLines struct {
+	once             sync.Once
+	ge, lt, bge, blt []float64
+}
+
+func (rx *relaxation) lines() *relaxLines {
+	l := &rx.ln
+	l.once.Do(func() {
+		n := len(rx.state)
+		l.ge, l.lt, l.bge, l.blt = make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n)
+		for i, st := range rx.state {
+			switch st {
+			case active:
+				l.ge[i], l.lt[i] = 1, 1
+			case linear:
+				l.ge[i], l.lt[i] = rx.op.slope[i], rx.op.slope[i]
+				l.bge[i], l.blt[i] = rx.op.bias[i], rx.op.bias[i]
+			case unstable:
+				l.ge[i], l.lt[i] = rx.dL[i], rx.dU[i]
+				l.blt[i] = rx.bU[i]
+			}
+		}
+	})
+	return l
+}
+
+// patchBackwardLines is patchBackward without α, choosing each neuron's line by a mask
+// instead of a switch on its state and sign: a window mixes inactive, active and
+// unstable neurons, and the switch mispredicted on most of them.
+func (rx *relaxation) patchBackwardLines(in *patchRows) {
+	l := rx.lines()
+	for r := 0; r < in.n; r++ {
+		a := in.row(r)
+		bias, mag := 0.0, 0.0
+		in.spans(r, func(k0, i0, n int) {
+			a := a[k0 : k0+n]
+			ge, lt, bge, blt := l.ge[i0:i0+n], l.lt[i0:i0+n], l.bge[i0:i0+n], l.blt[i0:i0+n]
+			for q, v := range a {
+				var m uint64
+				if v >= 0 {
+					m = ^uint64(0)
+				}
+				c := math.Float64frombits(math.Float64bits(ge[q])&m | math.Float64bits(lt[q])&^m)
+				b := math.Float64frombits(math.Float64bits(bge[q])&m | math.Float64bits(blt[q])&^m)
+				t := v * b
+				bias += t
+				mag += math.Abs(t)
+				a[q] = v * c
 			}
 		})
 		in.bias[r] += bias

@@ -31,6 +31,7 @@ type relaxation struct {
 	tab   relaxTable // the table RelaxRows reads, built on first use
 	ld    liveSplit  // live and dead neurons, split on first use
 	rl    relaxLists // the neurons relaxListed visits, listed on first use
+	ln    relaxLines // the lines patchBackward applies without α, made on first use
 }
 
 func newRelaxation(o *actOp, l, u []float64) *relaxation {
