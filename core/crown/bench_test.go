@@ -27,3 +27,4 @@ func BenchmarkCROWN_oval_cifar_deep(b *testing.B)  { benchModel(b, "oval_cifar_d
 func BenchmarkAlpha_mnist_6_100(b *testing.B)      { benchModel(b, "mnist_6_100", AlphaCROWN) }
 func BenchmarkAlpha_cifar_cnn_a_mix(b *testing.B)  { benchModel(b, "cifar_cnn_a_mix", AlphaCROWN) }
 func BenchmarkCROWN_cifar_cnn_a_adv(b *testing.B)  { benchModel(b, "cifar_cnn_a_adv", CROWN) }
+func BenchmarkCROWN_mnist_cnn_a_adv(b *testing.B)  { benchModel(b, "mnist_cnn_a_adv", CROWN) }

@@ -381,6 +381,10 @@ func (rx *relaxation) patchBackward(in *patchRows, alpha []float64) {
 type relaxLines struct {
 	once             sync.Once
 	ge, lt, bge, blt []float64
+	// Bit masks, all ones or zero: hasGE/hasLT where the ≥/< line has a constant,
+	// keep where the coefficient survives (not inactive). Masking the products
+	// instead of multiplying by 0 keeps relaxRow's values for infinite coefficients.
+	hasGE, hasLT, keep []uint64
 }
 
 func (rx *relaxation) lines() *relaxLines {
@@ -388,13 +392,21 @@ func (rx *relaxation) lines() *relaxLines {
 	l.once.Do(func() {
 		n := len(rx.state)
 		l.ge, l.lt, l.bge, l.blt = make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n)
+		l.hasGE, l.hasLT, l.keep = make([]uint64, n), make([]uint64, n), make([]uint64, n)
 		for i, st := range rx.state {
+			if st != inactive {
+				l.keep[i] = ^uint64(0)
+			}
+			if st == linear || st == unstable {
+				l.hasLT[i] = ^uint64(0)
+			}
 			switch st {
 			case active:
 				l.ge[i], l.lt[i] = 1, 1
 			case linear:
 				l.ge[i], l.lt[i] = rx.op.slope[i], rx.op.slope[i]
 				l.bge[i], l.blt[i] = rx.op.bias[i], rx.op.bias[i]
+				l.hasGE[i] = ^uint64(0)
 			case unstable:
 				l.ge[i], l.lt[i] = rx.dL[i], rx.dU[i]
 				l.blt[i] = rx.bU[i]
@@ -415,17 +427,21 @@ func (rx *relaxation) patchBackwardLines(in *patchRows) {
 		in.spans(r, func(k0, i0, n int) {
 			a := a[k0 : k0+n]
 			ge, lt, bge, blt := l.ge[i0:i0+n], l.lt[i0:i0+n], l.bge[i0:i0+n], l.blt[i0:i0+n]
+			hge, hlt, keep := l.hasGE[i0:i0+n], l.hasLT[i0:i0+n], l.keep[i0:i0+n]
 			for q, v := range a {
+				if v == 0 {
+					continue
+				}
 				var m uint64
 				if v >= 0 {
 					m = ^uint64(0)
 				}
 				c := math.Float64frombits(math.Float64bits(ge[q])&m | math.Float64bits(lt[q])&^m)
 				b := math.Float64frombits(math.Float64bits(bge[q])&m | math.Float64bits(blt[q])&^m)
-				t := v * b
+				t := math.Float64frombits(math.Float64bits(v*b) & (hge[q]&m | hlt[q]&^m))
 				bias += t
 				mag += math.Abs(t)
-				a[q] = v * c
+				a[q] = math.Float64frombits(math.Float64bits(v*c) & keep[q])
 			}
 		})
 		in.bias[r] += bias

@@ -97,12 +97,13 @@ func (rx *relaxation) backward(in *rows, alpha []float64) {
 		return
 	}
 	dead, work := rx.lists()
+	lines := rx.lines()
 	for r := 0; r < in.n; r++ {
 		var al []float64
 		if alpha != nil {
 			al = alpha[r*nu : (r+1)*nu]
 		}
-		bias, mag := relaxListed(in.row(r), dead, work, rx.state, rx.dL, rx.dU, rx.bU, rx.op.slope, rx.op.bias, al, rx.col)
+		bias, mag := relaxListed(in.row(r), dead, work, lines, al, rx.col)
 		in.bias[r] += bias
 		in.mag[r] += mag
 	}
@@ -136,7 +137,7 @@ func (rx *relaxation) lists() (dead, work []int32) {
 // relaxRow's switch on each neuron's state mispredicts on layers whose inactive,
 // active and unstable neurons interleave; it was a sixth of CROWN's time on
 // mnist_cnn_a_adv.
-func relaxListed(row []float64, dead, work []int32, state []int8, dL, dU, bU, slope, ibias, al []float64, col []int32) (bias, mag float64) {
+func relaxListed(row []float64, dead, work []int32, l *relaxLines, al []float64, col []int32) (bias, mag float64) {
 	for _, i := range dead {
 		if row[i] != 0 { // a zero keeps its sign, as in relaxRow and RelaxRows
 			row[i] = 0
@@ -147,25 +148,25 @@ func relaxListed(row []float64, dead, work []int32, state []int8, dL, dU, bU, sl
 		if v == 0 {
 			continue
 		}
-		if state[i] == linear {
-			t := v * ibias[i]
-			bias += t
-			mag += math.Abs(t)
-			row[i] = v * slope[i]
-			continue
-		}
-		if v >= 0 {
-			if al != nil && col[i] >= 0 {
-				row[i] = v * al[col[i]]
-			} else {
-				row[i] = v * dL[i]
+		g := l.ge[i]
+		if al != nil {
+			if c := col[i]; c >= 0 {
+				g = al[c]
 			}
-		} else {
-			t := v * bU[i]
-			bias += t
-			mag += math.Abs(t)
-			row[i] = v * dU[i]
 		}
+		// The line is chosen by a mask: unstable neurons take either sign, and a
+		// branch on it mispredicted. The constant is masked out (to +0, as RelaxRows
+		// does) where the line has none: an unstable neuron's lower line.
+		var m uint64
+		if v >= 0 {
+			m = ^uint64(0)
+		}
+		c := math.Float64frombits(math.Float64bits(g)&m | math.Float64bits(l.lt[i])&^m)
+		b := math.Float64frombits(math.Float64bits(l.bge[i])&m | math.Float64bits(l.blt[i])&^m)
+		t := math.Float64frombits(math.Float64bits(v*b) & (l.hasGE[i]&m | l.hasLT[i]&^m))
+		bias += t
+		mag += math.Abs(t)
+		row[i] = v * c
 	}
 	return bias, mag
 }
