@@ -6,12 +6,21 @@ import "sync"
 // Only the plain CROWN passes use this (no tape); α-CROWN and certification of many
 // samples get their parallelism from running samples concurrently instead.
 
-const minParallelRows = 64
+// A part gets at least minParallelWork row values of the widest layer its rows cross
+// (and at least 8 rows): 64 rows, the earlier rule, left the 112 rows of the first
+// Dense layer above cifar_cnn_a_adv's convolutions (the largest pass, rows 4096 wide)
+// on one goroutine, and two threads bounded a sample no faster than one.
+const minParallelWork = 1 << 15
 
-// lowerBounds bounds the rows of start node k: splits them over e.threads goroutines.
+// parallelIntermediate bounds the rows of start node k, split over e.threads goroutines.
 func (e *engine) parallelIntermediate(k int, idx []int) []float64 {
 	n := len(idx)
-	parts := min(e.threads, max(1, 2*n/minParallelRows))
+	w := 1
+	for j := e.first; j <= k; j++ {
+		w = max(w, len(e.boxLo[j]))
+	}
+	parts := min(e.threads, n/4, 2*n*w/minParallelWork)
+	parts = max(parts, 1)
 	if parts <= 1 {
 		return e.intermediate(k, idx, nil, nil)
 	}
