@@ -3,7 +3,6 @@ package crown
 import (
 	"gonum.org/v1/gonum/blas"
 	"gonum.org/v1/gonum/blas/blas64"
-	"math"
 )
 
 // The adjoint of the backward bound pass runs forwards: if the backward pass maps rows
@@ -168,29 +167,32 @@ type grads struct {
 func (e *engine) adjoint(start int, final *rows, seed []float64, tp *tape, al, gal map[int][]float64, g *grads) {
 	G := e.concretizeGrad(final, seed)
 	for j := e.first; j < start; j++ {
-		var next *rows
-		switch o := e.ops[j].(type) {
-		case *actOp:
-			next = e.adjointAct(j, tp.pre[j], G, seed, al[j], gal[j], g)
-		case *denseOp:
-			next = nil
-			if j+1 < start {
-				if _, ok := e.ops[j+1].(*actOp); ok {
-					next = o.adjointLive(G, seed, e.relax[j+1].liveCols(G.n))
-				}
-			}
-			if next == nil {
-				next = o.adjoint(G, seed)
-			}
-		default:
-			next = o.(adjointOp).adjoint(G, seed)
+		if _, ok := e.ops[j].(*actOp); ok {
+			G = recycle(G, e.adjointAct(j, tp.pre[j], G, seed, al[j], gal[j], g), nil)
+			continue
 		}
-		if next != G {
-			G.release()
+		var above *relaxation
+		if j+1 < start {
+			above = e.relax[j+1]
 		}
-		G = next
+		G = recycle(G, e.adjointLinear(j, G, seed, above), nil)
 	}
 	G.release()
+}
+
+// adjointLinear is the adjoint of linear layer j for the gradient rows G. above, when
+// not nil, is the relaxation of the activation layer j+1 the backward pass went
+// through: a Dense layer then computes only the columns of its live neurons.
+func (e *engine) adjointLinear(j int, G *rows, seed []float64, above *relaxation) *rows {
+	switch o := e.ops[j].(type) {
+	case *denseOp:
+		if above != nil {
+			return o.adjointLive(G, seed, above.liveCols(G.n))
+		}
+		return o.adjoint(G, seed)
+	default:
+		return o.(adjointOp).adjoint(G, seed)
+	}
 }
 
 // concretizeGrad is the gradient of the rows' concretised lower bounds, each scaled by
@@ -211,11 +213,7 @@ func (e *engine) concretizeGrad(final *rows, seed []float64) *rows {
 			// The corner is chosen by a mask: a branch on the coefficients' signs
 			// mispredicts about half the time (it was a seventh of α-CROWN's time
 			// on mnist_6_100).
-			var m uint64
-			if v >= 0 {
-				m = ^uint64(0)
-			}
-			gr[i] = s * math.Float64frombits(math.Float64bits(lo[i])&m|math.Float64bits(hi[i])&^m)
+			gr[i] = s * pick(signMask(v), lo[i], hi[i])
 		}
 	}
 	return G

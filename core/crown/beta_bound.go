@@ -250,31 +250,23 @@ func (s *SplitSolver) adjoint(e *engine, items []*bitem, final *rows, tape []*ro
 	G := e.concretizeGrad(final, seed)
 	last := s.acts[len(s.acts)-1]
 	for j := e.first; j <= last; j++ {
-		var next *rows
-		switch o := e.ops[j].(type) {
-		case *actOp:
+		if _, ok := e.ops[j].(*actOp); ok {
 			p := s.pos[j]
-			next = pooledRows(G.n, G.size)
+			next := pooledRows(G.n, G.size)
 			for _, it := range items {
 				s.actAdjoint(p, it, tape[p], G, next)
 			}
-		case *denseOp:
-			// Neurons inactive at the root are inactive in every domain.
-			if j+1 <= last {
-				if _, ok := e.ops[j+1].(*actOp); ok {
-					next = o.adjointLive(G, seed, s.rx[s.pos[j+1]].liveCols(G.n))
-				}
-			}
-			if next == nil {
-				next = o.adjoint(G, seed)
-			}
-		default:
-			next = o.(adjointOp).adjoint(G, seed)
+			G = recycle(G, next, nil)
+			continue
 		}
-		if next != G {
-			G.release()
+		// Neurons inactive at the root are inactive in every domain.
+		var above *relaxation
+		if j+1 <= last {
+			if _, ok := e.ops[j+1].(*actOp); ok {
+				above = s.rx[s.pos[j+1]]
+			}
 		}
-		G = next
+		G = recycle(G, e.adjointLinear(j, G, seed, above), nil)
 	}
 	G.release()
 }

@@ -15,30 +15,35 @@ import (
 // a start node's rows give the same values however they are split over goroutines.
 
 // liveSplit is a relaxation's neurons split into those that are not inactive (live)
-// and those that are (dead), both increasing.
+// and those that are (dead), and among the live ones those whose coefficients the
+// relaxation changes (work: unstable and grafted), all increasing.
 type liveSplit struct {
-	once       sync.Once
-	live, dead []int
+	once             sync.Once
+	live, dead, work []int
 }
 
-// split returns rx's live and dead neurons, computed once: the states never change.
-func (rx *relaxation) split() (live, dead []int) {
+// split returns rx's live, dead and work neurons, computed once: the states never
+// change.
+func (rx *relaxation) split() (live, dead, work []int) {
 	rx.ld.once.Do(func() {
 		for i, s := range rx.state {
 			if s == inactive {
 				rx.ld.dead = append(rx.ld.dead, i)
-			} else {
-				rx.ld.live = append(rx.ld.live, i)
+				continue
+			}
+			rx.ld.live = append(rx.ld.live, i)
+			if s == unstable || s == linear {
+				rx.ld.work = append(rx.ld.work, i)
 			}
 		}
 	})
-	return rx.ld.live, rx.ld.dead
+	return rx.ld.live, rx.ld.dead, rx.ld.work
 }
 
 // skip returns rx's live and dead neurons, or nil, nil when there are too few dead
 // ones for skipping them to pay for the gathering.
 func (rx *relaxation) skip(rows int) (live, dead []int) {
-	live, dead = rx.split()
+	live, dead, _ = rx.split()
 	n := len(rx.state)
 	// Gathering costs a pass over the live rows of W; skipping saves rows·dead of
 	// them. Below a few rows, or with few dead columns, the plain product is faster.

@@ -161,14 +161,7 @@ func (e *engine) exactByIBP(k int) bool {
 // not nil, the rows entering every activation layer are recorded for the adjoint pass.
 func (e *engine) backward(start int, r *rows, alpha map[int][]float64, tp *tape) *rows {
 	in := r
-	// next replaces r by the rows a layer made from it, recycling r's matrix unless it
-	// is the caller's.
-	next := func(nr *rows) {
-		if r != in && nr != r {
-			r.release()
-		}
-		r = nr
-	}
+	next := func(nr *rows) { r = recycle(r, nr, in) }
 	for j := start - 1; j >= e.first; j-- {
 		switch o := e.ops[j].(type) {
 		case *denseOp:
@@ -227,7 +220,7 @@ func (e *engine) startRows(k int, idx []int) (*rows, int) {
 		return identityRows(idx, len(e.boxLo[k])), k
 	}
 	n, in := len(idx), d.d.In
-	r := pooledRows(2*n, in)
+	r := uninitRows(2*n, in) // every value is written below
 	for t, i := range idx {
 		w := d.d.W[i*in : (i+1)*in]
 		copy(r.row(t), w)

@@ -2,7 +2,6 @@ package crown
 
 import (
 	"math"
-	"sync"
 
 	"github.com/graftcert/graftcert/core/nn"
 )
@@ -375,47 +374,6 @@ func (rx *relaxation) patchBackward(in *patchRows, alpha []float64) {
 	}
 }
 
-// relaxLines is a relaxation's lines per neuron without α: the coefficient a row keeps
-// (ge under a coefficient ≥ 0, lt under a negative one) and the constant per unit of
-// coefficient (bge, blt), 0 where relaxRow adds none.
-type relaxLines struct {
-	once             sync.Once
-	ge, lt, bge, blt []float64
-	// Bit masks, all ones or zero: hasGE/hasLT where the ≥/< line has a constant,
-	// keep where the coefficient survives (not inactive). Masking the products
-	// instead of multiplying by 0 keeps relaxRow's values for infinite coefficients.
-	hasGE, hasLT, keep []uint64
-}
-
-func (rx *relaxation) lines() *relaxLines {
-	l := &rx.ln
-	l.once.Do(func() {
-		n := len(rx.state)
-		l.ge, l.lt, l.bge, l.blt = make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n)
-		l.hasGE, l.hasLT, l.keep = make([]uint64, n), make([]uint64, n), make([]uint64, n)
-		for i, st := range rx.state {
-			if st != inactive {
-				l.keep[i] = ^uint64(0)
-			}
-			if st == linear || st == unstable {
-				l.hasLT[i] = ^uint64(0)
-			}
-			switch st {
-			case active:
-				l.ge[i], l.lt[i] = 1, 1
-			case linear:
-				l.ge[i], l.lt[i] = rx.op.slope[i], rx.op.slope[i]
-				l.bge[i], l.blt[i] = rx.op.bias[i], rx.op.bias[i]
-				l.hasGE[i] = ^uint64(0)
-			case unstable:
-				l.ge[i], l.lt[i] = rx.dL[i], rx.dU[i]
-				l.blt[i] = rx.bU[i]
-			}
-		}
-	})
-	return l
-}
-
 // patchBackwardLines is patchBackward without α, choosing each neuron's line by a mask
 // instead of a switch on its state and sign: a window mixes inactive, active and
 // unstable neurons, and the switch mispredicted on most of them.
@@ -432,13 +390,9 @@ func (rx *relaxation) patchBackwardLines(in *patchRows) {
 				if v == 0 {
 					continue
 				}
-				var m uint64
-				if v >= 0 {
-					m = ^uint64(0)
-				}
-				c := math.Float64frombits(math.Float64bits(ge[q])&m | math.Float64bits(lt[q])&^m)
-				b := math.Float64frombits(math.Float64bits(bge[q])&m | math.Float64bits(blt[q])&^m)
-				t := math.Float64frombits(math.Float64bits(v*b) & (hge[q]&m | hlt[q]&^m))
+				m := signMask(v)
+				c := pick(m, ge[q], lt[q])
+				t := math.Float64frombits(math.Float64bits(v*pick(m, bge[q], blt[q])) & (hge[q]&m | hlt[q]&^m))
 				bias += t
 				mag += math.Abs(t)
 				a[q] = math.Float64frombits(math.Float64bits(v*c) & keep[q])
@@ -452,12 +406,7 @@ func (rx *relaxation) patchBackwardLines(in *patchRows) {
 // backwardPatch is backward for patch rows.
 func (e *engine) backwardPatch(start int, p *patchRows, alpha map[int][]float64, tp *tape) *patchRows {
 	in := p
-	next := func(np *patchRows) { // as in backward
-		if p != in && np != p {
-			p.release()
-		}
-		p = np
-	}
+	next := func(np *patchRows) { p = recycle(p, np, in) }
 	for j := start - 1; j >= e.first; j-- {
 		switch o := e.ops[j].(type) {
 		case *convOp:

@@ -29,8 +29,7 @@ type relaxation struct {
 	col   []int32
 	acols int
 	tab   relaxTable // the table RelaxRows reads, built on first use
-	ld    liveSplit  // live and dead neurons, split on first use
-	rl    relaxLists // the neurons relaxListed visits, listed on first use
+	ld    liveSplit  // live, dead and work neurons, split on first use
 	ln    relaxLines // the lines patchBackward applies without α, made on first use
 }
 
@@ -96,7 +95,7 @@ func (rx *relaxation) backward(in *rows, alpha []float64) {
 		RelaxRows(in.n, in.size, in.a, rx.table(), alpha, nu, in.bias, in.mag)
 		return
 	}
-	dead, work := rx.lists()
+	_, dead, work := rx.split()
 	lines := rx.lines()
 	for r := 0; r < in.n; r++ {
 		var al []float64
@@ -109,35 +108,70 @@ func (rx *relaxation) backward(in *rows, alpha []float64) {
 	}
 }
 
-// relaxLists is a relaxation's inactive neurons (dead) and its unstable and grafted
-// ones (work), both increasing, made once: the states never change.
-type relaxLists struct {
-	once       sync.Once
-	dead, work []int32
+// relaxLines is a relaxation's lines per neuron without α: the coefficient a row keeps
+// (ge under a coefficient ≥ 0, lt under a negative one) and the constant per unit of
+// coefficient (bge, blt), 0 where relaxRow adds none.
+type relaxLines struct {
+	once             sync.Once
+	ge, lt, bge, blt []float64
+	// Bit masks, all ones or zero: hasGE/hasLT where the ≥/< line has a constant,
+	// keep where the coefficient survives (not inactive). Masking the products
+	// instead of multiplying by 0 keeps relaxRow's values for infinite coefficients.
+	hasGE, hasLT, keep []uint64
 }
 
-func (rx *relaxation) lists() (dead, work []int32) {
-	rx.rl.once.Do(func() {
+func (rx *relaxation) lines() *relaxLines {
+	l := &rx.ln
+	l.once.Do(func() {
+		n := len(rx.state)
+		l.ge, l.lt, l.bge, l.blt = make([]float64, n), make([]float64, n), make([]float64, n), make([]float64, n)
+		l.hasGE, l.hasLT, l.keep = make([]uint64, n), make([]uint64, n), make([]uint64, n)
 		for i, st := range rx.state {
+			if st != inactive {
+				l.keep[i] = ^uint64(0)
+			}
+			if st == linear || st == unstable {
+				l.hasLT[i] = ^uint64(0)
+			}
 			switch st {
-			case inactive:
-				rx.rl.dead = append(rx.rl.dead, int32(i))
-			case unstable, linear:
-				rx.rl.work = append(rx.rl.work, int32(i))
+			case active:
+				l.ge[i], l.lt[i] = 1, 1
+			case linear:
+				l.ge[i], l.lt[i] = rx.op.slope[i], rx.op.slope[i]
+				l.bge[i], l.blt[i] = rx.op.bias[i], rx.op.bias[i]
+				l.hasGE[i] = ^uint64(0)
+			case unstable:
+				l.ge[i], l.lt[i] = rx.dL[i], rx.dU[i]
+				l.blt[i] = rx.bU[i]
 			}
 		}
 	})
-	return rx.rl.dead, rx.rl.work
+	return l
 }
 
-// relaxListed is relaxRow driven by the neuron lists of rx.lists: it zeroes the
+// signMask is all ones where v ≥ 0, zero elsewhere (v < 0 or NaN): the relaxations
+// choose a neuron's line with it instead of a branch on the coefficient's sign, which
+// mispredicted (unstable neurons take either sign).
+func signMask(v float64) uint64 {
+	if v >= 0 {
+		return ^uint64(0)
+	}
+	return 0
+}
+
+// pick is a where the mask m (all ones or zero) is set, b elsewhere.
+func pick(m uint64, a, b float64) float64 {
+	return math.Float64frombits(math.Float64bits(a)&m | math.Float64bits(b)&^m)
+}
+
+// relaxListed is relaxRow driven by the neuron lists of rx.split: it zeroes the
 // inactive coefficients, leaves the active ones and relaxes the rest as relaxRow does,
 // summing the constant in the same (increasing) order, so the values are relaxRow's
 // bit for bit.
 // relaxRow's switch on each neuron's state mispredicts on layers whose inactive,
 // active and unstable neurons interleave; it was a sixth of CROWN's time on
 // mnist_cnn_a_adv.
-func relaxListed(row []float64, dead, work []int32, l *relaxLines, al []float64, col []int32) (bias, mag float64) {
+func relaxListed(row []float64, dead, work []int, l *relaxLines, al []float64, col []int32) (bias, mag float64) {
 	for _, i := range dead {
 		if row[i] != 0 { // a zero keeps its sign, as in relaxRow and RelaxRows
 			row[i] = 0
@@ -154,16 +188,11 @@ func relaxListed(row []float64, dead, work []int32, l *relaxLines, al []float64,
 				g = al[c]
 			}
 		}
-		// The line is chosen by a mask: unstable neurons take either sign, and a
-		// branch on it mispredicted. The constant is masked out (to +0, as RelaxRows
-		// does) where the line has none: an unstable neuron's lower line.
-		var m uint64
-		if v >= 0 {
-			m = ^uint64(0)
-		}
-		c := math.Float64frombits(math.Float64bits(g)&m | math.Float64bits(l.lt[i])&^m)
-		b := math.Float64frombits(math.Float64bits(l.bge[i])&m | math.Float64bits(l.blt[i])&^m)
-		t := math.Float64frombits(math.Float64bits(v*b) & (l.hasGE[i]&m | l.hasLT[i]&^m))
+		// The constant is masked out (to +0, as RelaxRows does) where the chosen line
+		// has none, so an infinite v adds no NaN.
+		m := signMask(v)
+		c := pick(m, g, l.lt[i])
+		t := math.Float64frombits(math.Float64bits(v*pick(m, l.bge[i], l.blt[i])) & (l.hasGE[i]&m | l.hasLT[i]&^m))
 		bias += t
 		mag += math.Abs(t)
 		row[i] = v * c

@@ -43,7 +43,7 @@ func TestRelaxListedMatchesRelaxRow(t *testing.T) {
 		}
 		want := append([]float64(nil), row...)
 		wb, wm := relaxRow(want, rx.state, rx.dL, rx.dU, rx.bU, op.slope, op.bias, al, rx.col)
-		dead, work := rx.lists()
+		_, dead, work := rx.split()
 		gb, gm := relaxListed(row, dead, work, rx.lines(), al, rx.col)
 		if math.Float64bits(gb) != math.Float64bits(wb) || math.Float64bits(gm) != math.Float64bits(wm) {
 			t.Fatalf("trial %d: constant %v/%v, relaxRow %v/%v", trial, gb, gm, wb, wm)

@@ -29,6 +29,19 @@ func uninitRows(n, size int) *rows {
 	return &rows{n: n, size: size, a: *p, buf: p, bias: make([]float64, n), mag: make([]float64, n)}
 }
 
+// recycle returns next, first handing cur's matrix back to the pool unless cur is
+// keep (the caller's own rows) or next itself (a layer that passed its rows through).
+// The backward and adjoint passes step from layer to layer with it.
+func recycle[T interface {
+	comparable
+	release()
+}](cur, next, keep T) T {
+	if cur != keep && cur != next {
+		cur.release()
+	}
+	return next
+}
+
 // release returns a pooled matrix to the pool; r must not be used afterwards.
 func (r *rows) release() {
 	if r.buf != nil {
