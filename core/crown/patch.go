@@ -148,14 +148,14 @@ func (o *convOp) patchBackward(in *patchRows) *patchRows {
 		out.x0[r] = in.x0[r]*c.SW - c.PL
 		a := in.row(r)
 		if c.B != nil {
+			// Zero coefficients add ±0 (b is finite) to sums that start at +0, which
+			// changes nothing: no branch on them.
 			bsum, bmag := 0.0, 0.0
 			for oc, b := range c.B {
 				for _, v := range a[oc*pp : (oc+1)*pp] {
-					if v == 0 {
-						continue
-					}
-					bsum += v * b
-					bmag += math.Abs(v * b)
+					t := v * b
+					bsum += t
+					bmag += math.Abs(t)
 				}
 			}
 			out.bias[r] += bsum
@@ -185,9 +185,9 @@ const patchChunk = 1 << 16
 func patchDense(a []float64) bool {
 	nnz := 0
 	for _, v := range a {
-		if v != 0 {
-			nnz++
-		}
+		// 1 unless v is ±0, without a branch (rows mix zeros and nonzeros).
+		x := math.Float64bits(v) << 1
+		nnz += int((x | -x) >> 63)
 	}
 	return nnz*8 >= len(a)
 }
@@ -198,6 +198,20 @@ func (o *convOp) patchScatter(in *patchRows, r int, dst []float64, ph, pw int) {
 	c := o.c
 	kk := c.KH * c.KW
 	a := in.row(r)
+	if in.ph == 1 && in.pw == 1 && c.DH == 1 && c.DW == 1 {
+		// One position (a start node's identity rows): the output window is the
+		// kernel's own InC×KH×KW layout, so each coefficient adds its kernel.
+		dst = dst[:c.InC*kk]
+		for oc, v := range a {
+			if v == 0 {
+				continue
+			}
+			for j, wv := range c.W[oc*c.InC*kk : (oc+1)*c.InC*kk] {
+				dst[j] += v * wv
+			}
+		}
+		return
+	}
 	for oc := 0; oc < in.c; oc++ {
 		wo := c.W[oc*c.InC*kk : (oc+1)*c.InC*kk]
 		for py := 0; py < in.ph; py++ {
@@ -376,28 +390,18 @@ func (rx *relaxation) patchBackward(in *patchRows, alpha []float64) {
 
 // patchBackwardLines is patchBackward without α, choosing each neuron's line by a mask
 // instead of a switch on its state and sign: a window mixes inactive, active and
-// unstable neurons, and the switch mispredicted on most of them.
+// unstable neurons, and the switch mispredicted on most of them. Rows go by window
+// position (see windowLines).
 func (rx *relaxation) patchBackwardLines(in *patchRows) {
 	l := rx.lines()
-	for r := 0; r < in.n; r++ {
-		a := in.row(r)
-		bias, mag := 0.0, 0.0
-		in.spans(r, func(k0, i0, n int) {
-			a := a[k0 : k0+n]
-			ge, lt, bge, blt := l.ge[i0:i0+n], l.lt[i0:i0+n], l.bge[i0:i0+n], l.blt[i0:i0+n]
-			hge, hlt, keep := l.hasGE[i0:i0+n], l.hasLT[i0:i0+n], l.keep[i0:i0+n]
-			for q, v := range a {
-				if v == 0 {
-					continue
-				}
-				m := signMask(v)
-				c := pick(m, ge[q], lt[q])
-				t := math.Float64frombits(math.Float64bits(v*pick(m, bge[q], blt[q])) & (hge[q]&m | hlt[q]&^m))
-				bias += t
-				mag += math.Abs(t)
-				a[q] = math.Float64frombits(math.Float64bits(v*c) & keep[q])
-			}
-		})
+	w := newWindowLines(in.size())
+	y0, x0 := math.MinInt, math.MinInt
+	for _, r := range in.windowOrder() {
+		if in.y0[r] != y0 || in.x0[r] != x0 {
+			y0, x0 = in.y0[r], in.x0[r]
+			w.gather(l, in, r)
+		}
+		bias, mag := w.relax(in.row(r))
 		in.bias[r] += bias
 		in.mag[r] += mag
 	}
@@ -430,20 +434,14 @@ func (e *engine) backwardPatch(start int, p *patchRows, alpha map[int][]float64,
 
 func (e *engine) concretizePatch(p *patchRows) []float64 {
 	lb := make([]float64, p.n)
-	for r := 0; r < p.n; r++ {
-		a := p.row(r)
-		var c, w, m float64
-		p.spans(r, func(k0, i0, n int) {
-			for q := 0; q < n; q++ {
-				k, i := k0+q, i0+q
-				v := a[k]
-				av := math.Abs(v)
-				c += v * e.mid[i]
-				w += av * e.rad[i]
-				m += av * e.mx[i]
-			}
-		})
-		lb[r] = p.bias[r] + c - w - safety*(m+p.mag[r]+math.Abs(p.bias[r]))
+	w := newWindowBox(p.size())
+	y0, x0 := math.MinInt, math.MinInt
+	for _, r := range p.windowOrder() {
+		if p.y0[r] != y0 || p.x0[r] != x0 {
+			y0, x0 = p.y0[r], p.x0[r]
+			w.gather(e, p, r)
+		}
+		lb[r] = w.lower(p.row(r), p.bias[r], p.mag[r])
 	}
 	return lb
 }
