@@ -41,6 +41,8 @@ type engine struct {
 	// cLo, cHi are mid ∓ rad (corners, for the adjoint passes).
 	cornersOnce sync.Once
 	cLo, cHi    []float64
+	// sparse holds the restricted transposed convolutions of CROWN's passes.
+	sparse sparseConvs
 }
 
 // setKnown takes the known pre-activation bounds of opts, checking their sizes.
@@ -169,6 +171,15 @@ func (e *engine) backward(start int, r *rows, alpha map[int][]float64, tp *tape)
 				if _, ok := e.ops[j+1].(*actOp); ok {
 					live, dead := e.relax[j+1].skip(r.n)
 					next(o.backwardLive(r, live, dead))
+					continue
+				}
+			}
+			next(o.backward(r))
+		case *convOp:
+			// The restriction leaves values the α adjoint reads (the tape) at zero.
+			if alpha == nil && tp == nil {
+				if s := e.sparseConv(j, start); s != nil {
+					next(s.backward(o, r))
 					continue
 				}
 			}

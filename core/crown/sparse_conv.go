@@ -1,0 +1,237 @@
+package crown
+
+import (
+	"math"
+	"sync"
+)
+
+// Dense rows crossing a convolution between two activation layers are zero on the
+// inactive neurons of the activation above it (its relaxation zeroed them), and what
+// the transposed convolution writes on the inactive neurons of the activation below is
+// zeroed by the next relaxation. On the CNN-A models 62–72% of the neurons above and
+// 24–62% below are inactive, so the dense product (the largest in CROWN's pass of the
+// first Dense layer's neurons) computes mostly values that are zero or thrown away.
+// sparseConv is the product restricted to the live neurons on both sides: a sparse
+// matrix, one row per live input neuron listing the live output neurons that reach
+// it, applied to blocks of rows. It is used where it holds at most a quarter of the
+// dense product's multiplications.
+
+// sparseConv is a convolution's transposed product between the live neurons of its
+// output (in) and of its input (out). Entries ptr[j]..ptr[j+1] of src (positions in
+// in) and w belong to out[j].
+type sparseConv struct {
+	above, below *relaxation // the relaxations it was built for
+	in, out      []int32
+	ptr, src     []int32
+	w            []float64
+}
+
+// sparseBlock is the number of rows the sparse product carries at once, one
+// accumulator each.
+const sparseBlock = 8
+
+// sparseMaxDensity is the largest fraction of the dense product's multiplications for
+// which the sparse product is used. The assembly loop costs about what the dense path
+// costs per multiplication once the latter's transposes and gathers are counted; the
+// Go loop (WebAssembly, where the dense product has SIMD kernels) costs several times
+// that.
+func sparseMaxDensity() float64 {
+	if sparseAsm {
+		return 0.5
+	}
+	return 0.05
+}
+
+// newSparseConv builds the restricted product of o between the live neurons of above
+// (the activation over o's output) and of below (over its input; nil: every input
+// neuron), or returns nil when it would hold more than maxDensity of the dense
+// product's multiplications.
+func newSparseConv(o *convOp, above, below *relaxation, maxDensity float64) *sparseConv {
+	c := o.c
+	s := &sparseConv{above: above, below: below}
+	ohw, kk := c.OutH*c.OutW, c.KH*c.KW
+	// The live channels of every output position (position p's are lc[lp[p]:lp[p+1]])
+	// and their positions in in.
+	lp := make([]int32, ohw+1)
+	for i, st := range above.state {
+		if st != inactive {
+			lp[i%ohw+1]++
+		}
+	}
+	for p := 0; p < ohw; p++ {
+		lp[p+1] += lp[p]
+	}
+	lc, lk := make([]int32, lp[ohw]), make([]int32, lp[ohw])
+	s.in = make([]int32, 0, lp[ohw])
+	fill := append([]int32(nil), lp[:ohw]...)
+	for i, st := range above.state {
+		if st != inactive {
+			p := i % ohw
+			lc[fill[p]], lk[fill[p]] = int32(i/ohw), int32(len(s.in))
+			fill[p]++
+			s.in = append(s.in, int32(i))
+		}
+	}
+	// The taps (k, o) that reach input row iy (column ix): output row (column) o
+	// through kernel row (column) k.
+	type tap struct{ k, o int }
+	taps := func(in, out, kern, stride, dil, pad int) [][]tap {
+		t := make([][]tap, in)
+		for i := range t {
+			for k := 0; k < kern; k++ {
+				n := i + pad - k*dil
+				if n >= 0 && n%stride == 0 && n/stride < out {
+					t[i] = append(t[i], tap{k, n / stride})
+				}
+			}
+		}
+		return t
+	}
+	rowTaps := taps(c.InH, c.OutH, c.KH, c.SH, c.DH, c.PT)
+	colTaps := taps(c.InW, c.OutW, c.KW, c.SW, c.DW, c.PL)
+	// each calls f(j, ic, iy, ix) for the live input neurons j in increasing order.
+	each := func(f func(j, ic, iy, ix int)) {
+		j := 0
+		for ic := 0; ic < c.InC; ic++ {
+			for iy := 0; iy < c.InH; iy++ {
+				for ix := 0; ix < c.InW; ix++ {
+					if below == nil || below.state[j] != inactive {
+						f(j, ic, iy, ix)
+					}
+					j++
+				}
+			}
+		}
+	}
+	// Count the entries, so that they are allocated once.
+	nnz, nout := 0, 0
+	each(func(_, _, iy, ix int) {
+		nout++
+		for _, ty := range rowTaps[iy] {
+			for _, tx := range colTaps[ix] {
+				p := ty.o*c.OutW + tx.o
+				nnz += int(lp[p+1] - lp[p])
+			}
+		}
+	})
+	dense := float64(c.OutSize()) * float64(c.InC*kk)
+	if float64(nnz) > maxDensity*dense {
+		return nil
+	}
+	s.out, s.ptr = make([]int32, 0, nout), make([]int32, 1, nout+1)
+	s.src, s.w = make([]int32, nnz), make([]float64, nnz)
+	e := 0
+	each(func(j, ic, iy, ix int) {
+		s.out = append(s.out, int32(j))
+		for _, ty := range rowTaps[iy] {
+			for _, tx := range colTaps[ix] {
+				wt := c.W[ic*kk+ty.k*c.KW+tx.k:]
+				p := ty.o*c.OutW + tx.o
+				for q := lp[p]; q < lp[p+1]; q++ {
+					s.src[e] = lk[q]
+					s.w[e] = wt[int(lc[q])*c.InC*kk]
+					e++
+				}
+			}
+		}
+		s.ptr = append(s.ptr, int32(e))
+	})
+	return s
+}
+
+// backward is o.backward for rows that are zero on the inactive neurons above, except
+// that it leaves the inactive neurons below at zero: the values the next relaxation
+// turns them into. Each value sums its entries in a fixed order, whatever rows it is
+// computed with.
+// (Applying the relaxation below in the same pass, bit-identical to relaxListed, was
+// no faster on cifar_cnn_a_mix and cifar_cnn_a_adv.)
+func (s *sparseConv) backward(o *convOp, in *rows) *rows {
+	c := o.c
+	var out *rows
+	if s.below != nil {
+		out = pooledRows(in.n, c.InSize()) // zero on the inactive neurons
+	} else {
+		out = uninitRows(in.n, c.InSize()) // every value is written below
+	}
+	copy(out.bias, in.bias)
+	copy(out.mag, in.mag)
+	if c.B != nil {
+		ohw := c.OutH * c.OutW
+		for r := 0; r < in.n; r++ {
+			a := in.row(r)
+			bsum, bmag := 0.0, 0.0
+			for oc, b := range c.B {
+				t := sum4(a[oc*ohw:(oc+1)*ohw]) * b
+				bsum += t
+				bmag += math.Abs(t)
+			}
+			out.bias[r] += bsum
+			out.mag[r] += bmag
+		}
+	}
+	xp := getScratch(len(s.in) * sparseBlock)
+	defer putScratch(xp)
+	x := *xp
+	var acc [sparseBlock]float64
+	for r0 := 0; r0 < in.n; r0 += sparseBlock {
+		nb := min(sparseBlock, in.n-r0)
+		// x: the block's live coefficients, neuron-major, the block's rows last.
+		clear(x)
+		for t := 0; t < nb; t++ {
+			a := in.row(r0 + t)
+			for k, i := range s.in {
+				x[k*sparseBlock+t] = a[i]
+			}
+		}
+		for j, oj := range s.out {
+			e0, e1 := s.ptr[j], s.ptr[j+1]
+			sparseAcc8(s.src[e0:e1], s.w[e0:e1], x, &acc)
+			for t := 0; t < nb; t++ {
+				out.a[(r0+t)*out.size+int(oj)] = acc[t]
+			}
+		}
+	}
+	return out
+}
+
+// sparseConvs caches an engine's restricted products, one per convolution, for the
+// relaxations they were built from.
+type sparseConvs struct {
+	mu sync.Mutex
+	by map[int]*sparseConv
+}
+
+// sparseConv returns the restricted product for the convolution at j in a backward
+// pass from start, or nil where the dense product is used: the layers right above and
+// below must be activations whose relaxations the pass applies, and the restriction
+// must save enough.
+func (e *engine) sparseConv(j, start int) *sparseConv {
+	o, _ := e.ops[j].(*convOp)
+	if j+1 >= start || o == nil {
+		return nil
+	}
+	if _, ok := e.ops[j+1].(*actOp); !ok {
+		return nil
+	}
+	above := e.relax[j+1]
+	var below *relaxation
+	if j-1 >= e.first {
+		if _, ok := e.ops[j-1].(*actOp); ok {
+			below = e.relax[j-1]
+		}
+	}
+	if above == nil {
+		return nil
+	}
+	e.sparse.mu.Lock()
+	defer e.sparse.mu.Unlock()
+	if s, ok := e.sparse.by[j]; ok && (s == nil || s.above == above && s.below == below) {
+		return s
+	}
+	if e.sparse.by == nil {
+		e.sparse.by = map[int]*sparseConv{}
+	}
+	s := newSparseConv(o, above, below, sparseMaxDensity())
+	e.sparse.by[j] = s
+	return s
+}

@@ -1,0 +1,123 @@
+package crown
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"testing"
+)
+
+// The assembly accumulation must give the Go loop's values bit for bit, for every
+// length (pairs and a last odd entry), with signed zeros and special values.
+func TestSparseAccMatchesGo(t *testing.T) {
+	rng := rand.New(rand.NewPCG(31, 32))
+	sp := []float64{0, math.Copysign(0, -1), math.Inf(1), math.Inf(-1), 1e308, -1e-310}
+	for trial := 0; trial < 300; trial++ {
+		k := 1 + rng.IntN(40)
+		x := make([]float64, k*sparseBlock)
+		for i := range x {
+			x[i] = rng.NormFloat64()
+			if trial%4 == 0 && rng.IntN(8) == 0 {
+				x[i] = sp[rng.IntN(len(sp))]
+			}
+		}
+		n := trial % 37
+		idx := make([]int32, n)
+		w := make([]float64, n)
+		for e := range idx {
+			idx[e] = int32(rng.IntN(k))
+			w[e] = rng.NormFloat64()
+			if trial%5 == 0 && rng.IntN(6) == 0 {
+				w[e] = sp[rng.IntN(len(sp))]
+			}
+		}
+		var got, want [sparseBlock]float64
+		for i := range got {
+			got[i] = math.NaN() // must be overwritten
+		}
+		sparseAcc8(idx, w, x, &got)
+		sparseAccGo(idx, w, x, &want)
+		for i := range got {
+			if math.Float64bits(got[i]) != math.Float64bits(want[i]) && !(math.IsNaN(got[i]) && math.IsNaN(want[i])) {
+				t.Fatalf("trial %d (n=%d) lane %d: %v, Go %v", trial, n, i, got[i], want[i])
+			}
+		}
+	}
+}
+
+// sparseConv.backward against the dense transposed convolution followed by what the
+// relaxation below does to inactive neurons: equal to rounding on the live inputs,
+// zero on the inactive ones, the same constants; and a row's values do not depend on
+// the rows it is computed with.
+func TestSparseConvMatchesDense(t *testing.T) {
+	rng := rand.New(rand.NewPCG(33, 34))
+	for ci, k := range patchConvCases {
+		o := k.build(t, rng)
+		c := o.c
+		for _, withBelow := range []bool{true, false} {
+			name := fmt.Sprintf("case%d/below=%v", ci, withBelow)
+			above := randomRelaxation(rng, c.OutSize(), false)
+			var below *relaxation
+			if withBelow {
+				below = randomRelaxation(rng, c.InSize(), false)
+			}
+			s := newSparseConv(o, above, below, math.Inf(1))
+			n := 1 + rng.IntN(2*sparseBlock+3)
+			in := newRows(n, c.OutSize())
+			for r := 0; r < n; r++ {
+				in.bias[r], in.mag[r] = rng.NormFloat64(), rng.Float64()
+				for i, st := range above.state {
+					if st != inactive { // rows are zero on the inactive neurons above
+						in.row(r)[i] = rng.NormFloat64()
+					}
+				}
+			}
+			got := s.backward(o, in)
+			want := o.backward(in)
+			for r := 0; r < n; r++ {
+				if got.bias[r] != want.bias[r] || got.mag[r] != want.mag[r] {
+					t.Fatalf("%s row %d: constant %v/%v, dense %v/%v", name, r, got.bias[r], got.mag[r], want.bias[r], want.mag[r])
+				}
+				g, w := got.row(r), want.row(r)
+				for i := range w {
+					if below != nil && below.state[i] == inactive {
+						if g[i] != 0 {
+							t.Fatalf("%s row %d: inactive input %d is %v", name, r, i, g[i])
+						}
+						continue
+					}
+					if math.Abs(g[i]-w[i]) > 1e-12*(1+math.Abs(w[i])) {
+						t.Fatalf("%s row %d input %d: sparse %v, dense %v", name, r, i, g[i], w[i])
+					}
+				}
+			}
+			for _, sel := range [][]int{{0}, {n - 1, 0}} {
+				sub := newRows(len(sel), in.size)
+				for q, r := range sel {
+					copy(sub.row(q), in.row(r))
+				}
+				alone := s.backward(o, sub)
+				for q, r := range sel {
+					for i, v := range alone.row(q) {
+						if math.Float64bits(v) != math.Float64bits(got.row(r)[i]) {
+							t.Fatalf("%s: row %d computed with others differs at %d", name, r, i)
+						}
+					}
+				}
+			}
+		}
+	}
+}
+
+// The restriction is only built where it saves enough.
+func TestSparseConvDensity(t *testing.T) {
+	rng := rand.New(rand.NewPCG(35, 36))
+	o := patchConvCases[1].build(t, rng)
+	all := randomRelaxation(rng, o.c.OutSize(), false)
+	for i := range all.state {
+		all.state[i] = active
+	}
+	if s := newSparseConv(o, all, nil, 0.5); s != nil {
+		t.Fatalf("built with every neuron live: %d of %d multiplications", len(s.w), o.c.OutSize()*o.c.InC*o.c.KH*o.c.KW)
+	}
+}
