@@ -89,53 +89,59 @@ func newSparseConv(o *convOp, above, below *relaxation, maxDensity float64) *spa
 	}
 	rowTaps := taps(c.InH, c.OutH, c.KH, c.SH, c.DH, c.PT)
 	colTaps := taps(c.InW, c.OutW, c.KW, c.SW, c.DW, c.PL)
-	// each calls f(j, ic, iy, ix) for the live input neurons j in increasing order.
-	each := func(f func(j, ic, iy, ix int)) {
-		j := 0
-		for ic := 0; ic < c.InC; ic++ {
-			for iy := 0; iy < c.InH; iy++ {
-				for ix := 0; ix < c.InW; ix++ {
-					if below == nil || below.state[j] != inactive {
-						f(j, ic, iy, ix)
-					}
-					j++
-				}
-			}
-		}
-	}
 	// Count the entries, so that they are allocated once.
+	live := func(j int) bool { return below == nil || below.state[j] != inactive }
 	nnz, nout := 0, 0
-	each(func(_, _, iy, ix int) {
+	for j := 0; j < c.InSize(); j++ {
+		if !live(j) {
+			continue
+		}
 		nout++
+		iy, ix := (j/c.InW)%c.InH, j%c.InW
 		for _, ty := range rowTaps[iy] {
 			for _, tx := range colTaps[ix] {
 				p := ty.o*c.OutW + tx.o
 				nnz += int(lp[p+1] - lp[p])
 			}
 		}
-	})
+	}
 	dense := float64(c.OutSize()) * float64(c.InC*kk)
 	if float64(nnz) > maxDensity*dense {
 		return nil
 	}
+	// lw[q] is the offset in W of live channel lc[q]'s kernel for input channel 0.
+	lw := make([]int32, len(lc))
+	for q, oc := range lc {
+		lw[q] = oc * int32(c.InC*kk)
+	}
 	s.out, s.ptr = make([]int32, 0, nout), make([]int32, 1, nout+1)
 	s.src, s.w = make([]int32, nnz), make([]float64, nnz)
-	e := 0
-	each(func(j, ic, iy, ix int) {
-		s.out = append(s.out, int32(j))
-		for _, ty := range rowTaps[iy] {
-			for _, tx := range colTaps[ix] {
-				wt := c.W[ic*kk+ty.k*c.KW+tx.k:]
-				p := ty.o*c.OutW + tx.o
-				for q := lp[p]; q < lp[p+1]; q++ {
-					s.src[e] = lk[q]
-					s.w[e] = wt[int(lc[q])*c.InC*kk]
-					e++
+	src, w := s.src, s.w
+	e, j := 0, 0
+	for ic := 0; ic < c.InC; ic++ {
+		for iy := 0; iy < c.InH; iy++ {
+			for ix := 0; ix < c.InW; ix, j = ix+1, j+1 {
+				if !live(j) {
+					continue
 				}
+				s.out = append(s.out, int32(j))
+				for _, ty := range rowTaps[iy] {
+					for _, tx := range colTaps[ix] {
+						wk := c.W[ic*kk+ty.k*c.KW+tx.k:]
+						p := ty.o*c.OutW + tx.o
+						q0, q1 := lp[p], lp[p+1]
+						d, dw := src[e:e+int(q1-q0)], w[e:e+int(q1-q0)]
+						copy(d, lk[q0:q1])
+						for q, off := range lw[q0:q1] {
+							dw[q] = wk[off]
+						}
+						e += int(q1 - q0)
+					}
+				}
+				s.ptr = append(s.ptr, int32(e))
 			}
 		}
-		s.ptr = append(s.ptr, int32(e))
-	})
+	}
 	return s
 }
 
