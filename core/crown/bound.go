@@ -154,9 +154,7 @@ func (e *engine) result(lb []float64, nspec int, upper bool) *Result {
 
 func (e *engine) crownBound(C []float64, upper bool) *Result {
 	m := e.net.OutSize()
-	r := specRows(C, m, upper)
-	r = e.backward(len(e.ops), r, nil, nil)
-	return e.result(e.concretize(r), len(C)/m, upper)
+	return e.result(e.lowerBounds(len(e.ops), specRows(C, m, upper)), len(C)/m, upper)
 }
 
 // ibpBound runs interval propagation. As auto_LiRPA does, C is folded into a final

@@ -162,9 +162,15 @@ func (e *engine) exactByIBP(k int) bool {
 // alpha[j], when present, is the lower-slope matrix for activation layer j. When tp is
 // not nil, the rows entering every activation layer are recorded for the adjoint pass.
 func (e *engine) backward(start int, r *rows, alpha map[int][]float64, tp *tape) *rows {
+	return e.backwardTo(start, e.first-1, r, alpha, tp)
+}
+
+// backwardTo is backward stopped above layer stop: it returns rows over the output of
+// layer stop.
+func (e *engine) backwardTo(start, stop int, r *rows, alpha map[int][]float64, tp *tape) *rows {
 	in := r
 	next := func(nr *rows) { r = recycle(r, nr, in) }
-	for j := start - 1; j >= e.first; j-- {
+	for j := start - 1; j > stop; j-- {
 		switch o := e.ops[j].(type) {
 		case *denseOp:
 			if j+1 < start {
@@ -278,6 +284,11 @@ func (e *engine) intermediate(k int, idx []int, alpha map[int][]float64, tp *tap
 		return lb
 	}
 	r, start := e.startRows(k, idx)
+	if alpha == nil && tp == nil {
+		lb := e.lowerBounds(start, r)
+		r.release()
+		return lb
+	}
 	f := e.backward(start, r, alpha, tp)
 	lb := e.concretize(f)
 	if f != r {
@@ -285,6 +296,35 @@ func (e *engine) intermediate(k int, idx []int, alpha map[int][]float64, tp *tap
 		if tp == nil {
 			f.release()
 		}
+	}
+	return lb
+}
+
+// lowerBounds is concretize(backward(start, r, nil, nil)), CROWN's bound of rows r
+// over the input of layer start, going down a sparse chain (chainBound) where the
+// pass ends in one. r is left to the caller.
+func (e *engine) lowerBounds(start int, r *rows) []float64 {
+	j := start - 1
+	for j >= e.first {
+		if _, ok := e.ops[j].(*convOp); ok {
+			break
+		}
+		j--
+	}
+	if j >= e.first {
+		if steps := e.sparseChain(j, start); steps != nil {
+			f := e.backwardTo(start, j, r, nil, nil)
+			lb := e.chainBound(steps, f)
+			if f != r {
+				f.release()
+			}
+			return lb
+		}
+	}
+	f := e.backward(start, r, nil, nil)
+	lb := e.concretize(f)
+	if f != r {
+		f.release()
 	}
 	return lb
 }
