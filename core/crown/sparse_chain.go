@@ -93,39 +93,17 @@ func (e *engine) chainBound(steps []chainStep, r *rows) []float64 {
 				x[k*sparseBlock+t] = a[i]
 			}
 		}
-		var acc [sparseBlock]float64
 		for i, st := range steps {
 			if st.relax == nil {
 				e.chainConcretize(st.s, x, nb, &bias, &mag, lb[r0:r0+nb])
 				break
 			}
 			y := spare[:len(st.s.out)*sparseBlock]
-			l := st.relax.lines()
-			var rb, rm [sparseBlock]float64
-			for k, oj := range st.s.out {
-				e0, e1 := st.s.ptr[k], st.s.ptr[k+1]
-				sparseAcc8(st.s.src[e0:e1], st.s.w[e0:e1], x, &acc)
-				// relaxListed's step for neuron oj (an active neuron's line is the
-				// identity with no constant, which leaves its value as relaxListed
-				// does).
-				ge, lt, bge, blt := l.ge[oj], l.lt[oj], l.bge[oj], l.blt[oj]
-				hge, hlt, keep := l.hasGE[oj], l.hasLT[oj], l.keep[oj]
-				yk := (*[sparseBlock]float64)(y[k*sparseBlock:])
-				for t := range yk {
-					v := acc[t]
-					if v != 0 {
-						m := signMask(v)
-						tb := math.Float64frombits(math.Float64bits(v*pick(m, bge, blt)) & (hge&m | hlt&^m))
-						rb[t] += tb
-						rm[t] += math.Abs(tb)
-						v = math.Float64frombits(math.Float64bits(v*pick(m, ge, lt)) & keep)
-					}
-					yk[t] = v
-				}
-			}
+			var rbm [2 * sparseBlock]float64
+			chainRelax(st.s, x, y, &rbm)
 			for t := 0; t < nb; t++ {
-				bias[t] += rb[t]
-				mag[t] += rm[t]
+				bias[t] += rbm[t]
+				mag[t] += rbm[sparseBlock+t]
 			}
 			// The next convolution's bias: its output channel of each live neuron.
 			next := steps[i+1]
@@ -161,20 +139,56 @@ func (e *engine) chainBound(steps []chainStep, r *rows) []float64 {
 // chainConcretize finishes a block at the first layer: the last product, each of its
 // values concretised against the box as it comes out.
 func (e *engine) chainConcretize(s *sparseConv, x []float64, nb int, bias, mag *[sparseBlock]float64, lb []float64) {
-	var acc, c, w, m [sparseBlock]float64
-	for k, oj := range s.out {
-		e0, e1 := s.ptr[k], s.ptr[k+1]
-		sparseAcc8(s.src[e0:e1], s.w[e0:e1], x, &acc)
-		mid, rad, mx := e.mid[oj], e.rad[oj], e.mx[oj]
-		for t, v := range acc {
-			av := math.Abs(v)
-			c[t] += v * mid
-			w[t] += av * rad
-			m[t] += av * mx
-		}
-	}
+	var sums [3 * sparseBlock]float64 // a·mid, |a|·rad, |a|·mx per row
+	chainConc(s, x, e.mid, e.rad, e.mx, &sums)
 	for t := 0; t < nb; t++ {
 		b := bias[t]
-		lb[t] = b + c[t] - w[t] - safety*(m[t]+mag[t]+math.Abs(b))
+		c, w, m := sums[t], sums[sparseBlock+t], sums[2*sparseBlock+t]
+		lb[t] = b + c - w - safety*(m+mag[t]+math.Abs(b))
+	}
+}
+
+// chainConcGo accumulates, for every input neuron k of the first layer (s.out[k] = k),
+// its value v in each row of the block: out[t] += v·mid[k], out[8+t] += |v|·rad[k],
+// out[16+t] += |v|·mx[k].
+func chainConcGo(s *sparseConv, x, mid, rad, mx []float64, out *[3 * sparseBlock]float64) {
+	var acc [sparseBlock]float64
+	for k := range s.out {
+		e0, e1 := s.ptr[k], s.ptr[k+1]
+		sparseAccGo(s.src[e0:e1], s.w[e0:e1], x, &acc)
+		md, rd, m := mid[k], rad[k], mx[k]
+		for t, v := range acc {
+			av := math.Abs(v)
+			out[t] += v * md
+			out[sparseBlock+t] += av * rd
+			out[2*sparseBlock+t] += av * m
+		}
+	}
+}
+
+// chainRelaxGo computes, for every live neuron k below s (s.out[k]), its value in each
+// row of the block and relaxes it as relaxListed does, with the line record lt[8k:]
+// (s.lineTable), into y[8k:8k+8]; the constants go into rbm[0:8], their magnitudes
+// into rbm[8:16]. An active neuron's line is the identity with no constant, which
+// leaves its value as relaxListed does.
+func chainRelaxGo(s *sparseConv, lt, x, y []float64, rbm *[2 * sparseBlock]float64) {
+	var acc [sparseBlock]float64
+	for k := range s.out {
+		e0, e1 := s.ptr[k], s.ptr[k+1]
+		sparseAccGo(s.src[e0:e1], s.w[e0:e1], x, &acc)
+		rec := (*[8]float64)(lt[8*k:])
+		ge, lt, bge, blt := rec[0], rec[1], rec[2], rec[3]
+		hge, hlt, keep := math.Float64bits(rec[4]), math.Float64bits(rec[5]), math.Float64bits(rec[6])
+		yk := (*[sparseBlock]float64)(y[k*sparseBlock:])
+		for t, v := range acc {
+			if v != 0 {
+				m := signMask(v)
+				tb := math.Float64frombits(math.Float64bits(v*pick(m, bge, blt)) & (hge&m | hlt&^m))
+				rbm[t] += tb
+				rbm[sparseBlock+t] += math.Abs(tb)
+				v = math.Float64frombits(math.Float64bits(v*pick(m, ge, lt)) & keep)
+			}
+			yk[t] = v
+		}
 	}
 }

@@ -121,3 +121,62 @@ func TestSparseConvDensity(t *testing.T) {
 		t.Fatalf("built with every neuron live: %d of %d multiplications", len(s.w), o.c.OutSize()*o.c.InC*o.c.KH*o.c.KW)
 	}
 }
+
+// The chain's assembly steps (relaxation, concretisation) must give their Go loops'
+// values bit for bit, with signed zeros, infinities and NaNs among the values.
+func TestChainStepsMatchGo(t *testing.T) {
+	rng := rand.New(rand.NewPCG(37, 38))
+	sp := []float64{0, math.Copysign(0, -1), math.Inf(1), math.Inf(-1), math.NaN()}
+	same := func(a, b float64) bool {
+		return math.Float64bits(a) == math.Float64bits(b) || math.IsNaN(a) && math.IsNaN(b)
+	}
+	for ci, k := range patchConvCases {
+		o := k.build(t, rng)
+		c := o.c
+		for trial := 0; trial < 4; trial++ {
+			above := randomRelaxation(rng, c.OutSize(), false)
+			below := randomRelaxation(rng, c.InSize(), false)
+			s := newSparseConv(o, above, below, math.Inf(1))
+			x := make([]float64, len(s.in)*sparseBlock)
+			for i := range x {
+				x[i] = rng.NormFloat64()
+				if trial%2 == 1 && rng.IntN(10) == 0 {
+					x[i] = sp[rng.IntN(len(sp))]
+				}
+			}
+			y, yGo := make([]float64, len(s.out)*sparseBlock), make([]float64, len(s.out)*sparseBlock)
+			var rbm, rbmGo [2 * sparseBlock]float64
+			for i := range rbm {
+				rbm[i] = rng.NormFloat64()
+				rbmGo[i] = rbm[i]
+			}
+			chainRelax(s, x, y, &rbm)
+			chainRelaxGo(s, s.lineTable(), x, yGo, &rbmGo)
+			for i := range y {
+				if !same(y[i], yGo[i]) {
+					t.Fatalf("case %d trial %d: relaxed value %d is %v, Go %v", ci, trial, i, y[i], yGo[i])
+				}
+			}
+			for i := range rbm {
+				if !same(rbm[i], rbmGo[i]) {
+					t.Fatalf("case %d trial %d: constant %d is %v, Go %v", ci, trial, i, rbm[i], rbmGo[i])
+				}
+			}
+			// The last product of a chain: every input neuron.
+			s = newSparseConv(o, above, nil, math.Inf(1))
+			mid, rad, mx := make([]float64, c.InSize()), make([]float64, c.InSize()), make([]float64, c.InSize())
+			for i := range mid {
+				mid[i], rad[i] = rng.NormFloat64(), rng.Float64()
+				mx[i] = math.Abs(mid[i]) + rad[i]
+			}
+			var out, outGo [3 * sparseBlock]float64
+			chainConc(s, x, mid, rad, mx, &out)
+			chainConcGo(s, x, mid, rad, mx, &outGo)
+			for i := range out {
+				if !same(out[i], outGo[i]) {
+					t.Fatalf("case %d trial %d: sum %d is %v, Go %v", ci, trial, i, out[i], outGo[i])
+				}
+			}
+		}
+	}
+}
