@@ -80,7 +80,27 @@ func EstimateMemory(net *nn.Network, method Method, nspec int) int64 {
 		}
 	}
 	const convBuffers = 2 * (4 << 20) // the GEMM column buffers of one conv op
-	return f * (weights + boxes + peak + alphaState + convBuffers)
+	return f*(weights+boxes+peak+alphaState+convBuffers) + sparseBytes(e)
+}
+
+// sparseBytes bounds the sparse products CROWN may build (sparseConv), one per
+// convolution with an activation above it: at most sparseMaxDensity of the dense
+// product's multiplications, 12 bytes each (weight and index), plus the index lists.
+func sparseBytes(e *engine) int64 {
+	total := int64(0)
+	for j, o := range e.ops {
+		c, ok := o.(*convOp)
+		if !ok || j+1 >= len(e.ops) {
+			continue
+		}
+		if _, ok := e.ops[j+1].(*actOp); !ok {
+			continue
+		}
+		cv := c.c
+		dense := float64(cv.OutSize()) * float64(cv.InC*cv.KH*cv.KW)
+		total += int64(12*sparseMaxDensity*dense) + 12*int64(cv.InSize()+cv.OutSize())
+	}
+	return total
 }
 
 // patchWidth is the largest patch (all channels) a start node at layer k reaches.
