@@ -50,19 +50,25 @@ func (s *sparseConv) lineTable() []float64 {
 // accumulator each.
 const sparseBlock = 8
 
-// sparseMaxDensity is the largest fraction of the dense product's multiplications for
-// which the sparse product is used. The assembly loop costs about what the dense path
-// costs per multiplication once the latter's transposes and gathers are counted: on
-// 100 samples of mnist_cnn_a_adv, one core, a cut at 1 took 1.01–1.06 s against
-// 1.20–1.61 s at 0.5 (cifar_cnn_a_mix and _mix4: the same within noise). The Go loop
-// (WebAssembly, where the dense product has SIMD kernels) costs several times that.
-// Tests raise it to exercise the sparse paths everywhere.
-var sparseMaxDensity = func() float64 {
-	if sparseAsm {
-		return 1
+// sparseCut is the largest fraction of the dense product's multiplications for which
+// the sparse product is used. The assembly loop costs about what the dense path costs
+// per multiplication once the latter's transposes and gathers are counted: on 100
+// samples of mnist_cnn_a_adv, one core, a cut at 1 took 1.01–1.06 s against 1.20–1.61 s
+// at 0.5 (cifar_cnn_a_mix and _mix4: the same within noise). On WebAssembly (under
+// node, CROWN and IBP per sample) the sparse path at 1 beats the dense one both with
+// the SIMD module (mnist_conv_small 18.7 -> 15.9 ms, cifar_conv_small 33 -> 25,
+// cifar_cnn_a_mix 53 -> 42) and in Go alone (37 -> 20, 100 -> 53, 157 -> 85), so the
+// cut is the same everywhere, and bounds are the same with the module or without.
+func sparseCut() float64 {
+	if sparseMaxDensity >= 0 {
+		return sparseMaxDensity
 	}
-	return 0.05
-}()
+	return 1
+}
+
+// sparseMaxDensity, when not negative, replaces sparseCut's choice (tests exercise the
+// sparse paths everywhere with it).
+var sparseMaxDensity = -1.0
 
 // newSparseConv builds the restricted product of o between the live neurons of above
 // (the activation over o's output) and of below (over its input; nil: every input
@@ -201,6 +207,11 @@ func (s *sparseConv) backward(o *convOp, in *rows) *rows {
 	defer putScratch(xp)
 	x := *xp
 	var acc [sparseBlock]float64
+	var ybuf *[]float64 // without the assembly: the block's products, neuron-major
+	if !sparseAsm {
+		ybuf = getScratch(len(s.out) * sparseBlock)
+		defer putScratch(ybuf)
+	}
 	for r0 := 0; r0 < in.n; r0 += sparseBlock {
 		nb := min(sparseBlock, in.n-r0)
 		// x: the block's live coefficients, neuron-major, the block's rows last.
@@ -211,6 +222,16 @@ func (s *sparseConv) backward(o *convOp, in *rows) *rows {
 				x[k*sparseBlock+t] = a[i]
 			}
 		}
+		if ybuf != nil {
+			y := *ybuf
+			s.product(x, y)
+			for j, oj := range s.out {
+				for t := 0; t < nb; t++ {
+					out.a[(r0+t)*out.size+int(oj)] = y[j*sparseBlock+t]
+				}
+			}
+			continue
+		}
 		for j, oj := range s.out {
 			e0, e1 := s.ptr[j], s.ptr[j+1]
 			sparseAcc8(s.src[e0:e1], s.w[e0:e1], x, &acc)
@@ -220,6 +241,14 @@ func (s *sparseConv) backward(o *convOp, in *rows) *rows {
 		}
 	}
 	return out
+}
+
+// product sets y (neuron-major, 8 values per live neuron below) to s's product of the
+// block x, through the installed kernel when there is one.
+func (s *sparseConv) product(x, y []float64) {
+	if !sparseHooked(s, x, y) {
+		SparseProduct(len(s.out), s.ptr, s.src, s.w, x, y)
+	}
 }
 
 // sparseConvs caches an engine's restricted products, one per convolution, for the
@@ -259,7 +288,7 @@ func (e *engine) sparseConv(j, start int) *sparseConv {
 	if e.sparse.by == nil {
 		e.sparse.by = map[int]*sparseConv{}
 	}
-	s := newSparseConv(o, above, below, sparseMaxDensity)
+	s := newSparseConv(o, above, below, sparseCut())
 	e.sparse.by[j] = s
 	return s
 }

@@ -705,18 +705,24 @@ func TestBoundsSameWithKernels(t *testing.T) {
 		crown.SetAdamKernel(nil, 0)
 		crown.SetIm2colKernel(nil, 0)
 		crown.SetConvKernels(nil, nil, 0)
+		crown.SetSparseKernel(nil, 0)
 		want := bound()
 		Install()
-		b0, c0, r0, p0, a0, i0, g0 := Calls(), ConcretizeCalls(), RelaxCalls(), PackCalls(), AdamCalls(), Im2colCalls(), ConvCalls()
+		b0, c0, r0, p0, a0, i0, g0, s0 := Calls(), ConcretizeCalls(), RelaxCalls(), PackCalls(), AdamCalls(), Im2colCalls(), ConvCalls(), SparseCalls()
 		got := bound()
-		conv := c.model == "mnist_conv_small"
-		if Calls() == b0 || ConcretizeCalls() == c0 || RelaxCalls() == r0 || PackCalls() == p0 ||
-			(c.method == crown.AlphaCROWN) != (AdamCalls() > a0) || (conv && c.method == crown.AlphaCROWN) != (Im2colCalls() > i0) ||
-			(c.model == "cifar_conv_small" && ConvCalls() == g0) {
-			t.Errorf("%s %s: module calls: %d blocks, %d concretize, %d relax, %d pack, %d adam, %d im2col, %d gather/interleave; "+
-				"want each > 0 (adam: with α only, im2col: α on a convolutional network only, gather: CROWN on cifar_conv_small)",
+		conv := c.model == "mnist_conv_small" || c.model == "cifar_conv_small"
+		convAlpha := conv && c.method == crown.AlphaCROWN
+		// CROWN's passes below a convolutional network's first Dense layer are sparse
+		// products, which concretise on their own; α-CROWN's go through the dense
+		// products (gather, interleave) and column matrices (im2col).
+		if Calls() == b0 || (ConcretizeCalls() == c0) != (conv && !convAlpha) || RelaxCalls() == r0 || PackCalls() == p0 ||
+			(c.method == crown.AlphaCROWN) != (AdamCalls() > a0) || convAlpha != (Im2colCalls() > i0) ||
+			convAlpha != (ConvCalls() > g0) || conv != (SparseCalls() > s0) {
+			t.Errorf("%s %s: module calls: %d blocks, %d concretize, %d relax, %d pack, %d adam, %d im2col, %d gather/interleave, %d sparse; "+
+				"want blocks, relax and pack > 0, concretize > 0 but for CROWN on a convolutional network, adam with α only, "+
+				"im2col and gather/interleave with α on a convolutional network only, sparse on a convolutional network only",
 				c.model, c.method, Calls()-b0, ConcretizeCalls()-c0, RelaxCalls()-r0, PackCalls()-p0, AdamCalls()-a0, Im2colCalls()-i0,
-				ConvCalls()-g0)
+				ConvCalls()-g0, SparseCalls()-s0)
 		}
 		for i := range want {
 			if math.Float64bits(got[i]) != math.Float64bits(want[i]) {
@@ -1233,5 +1239,60 @@ func TestConvTiming(t *testing.T) {
 			simdNs = min(simdNs, timeIt(true))
 		}
 		t.Logf("gather %2d×%4d, %2d rows (%6d values): Go %9.0f ns, SIMD %9.0f ns, %.2f×", inC, ihw, nr, len(g), goNs, simdNs, goNs/simdNs)
+	}
+}
+
+// The module's sparse products against crown.SparseProduct, bit for bit: neurons with
+// no entry, one, odd and even counts, zeros of both signs, infinities and NaNs among
+// the values and weights, and a product of a shared model's size.
+func TestSparseBitIdenticalToGo(t *testing.T) {
+	requireModule(t)
+	f := installedSparse
+	if f == nil {
+		t.Fatal("no sparse kernel installed")
+	}
+	rng := rand.New(rand.NewPCG(71, 72))
+	sp := []float64{0, math.Copysign(0, -1), math.Inf(1), math.Inf(-1), math.NaN()}
+	before := SparseCalls()
+	calls := 0
+	for trial := 0; trial < 60; trial++ {
+		nout, nin := 1+rng.IntN(40), 1+rng.IntN(30)
+		if trial == 59 {
+			nout, nin = 1540, 764 // cifar_cnn_a_mix's second convolution
+		}
+		ptr := []int32{0}
+		var src []int32
+		var w []float64
+		for k := 0; k < nout; k++ {
+			for e := rng.IntN(9); e > 0; e-- {
+				src = append(src, int32(rng.IntN(nin)))
+				v := rng.NormFloat64()
+				if trial%3 == 0 && rng.IntN(8) == 0 {
+					v = sp[rng.IntN(len(sp))]
+				}
+				w = append(w, v)
+			}
+			ptr = append(ptr, int32(len(src)))
+		}
+		x := make([]float64, 8*nin)
+		for i := range x {
+			x[i] = rng.NormFloat64()
+			if trial%2 == 0 && rng.IntN(10) == 0 {
+				x[i] = sp[rng.IntN(len(sp))]
+			}
+		}
+		want, got := make([]float64, 8*nout), make([]float64, 8*nout)
+		crown.SparseProduct(nout, ptr, src, w, x, want)
+		f(nout, ptr, src, w, x, got)
+		calls++
+		for i := range want {
+			g, wv := got[i], want[i]
+			if math.Float64bits(g) != math.Float64bits(wv) && !(math.IsNaN(g) && math.IsNaN(wv)) {
+				t.Fatalf("trial %d value %d: module %v (%#x), Go %v (%#x)", trial, i, g, math.Float64bits(g), wv, math.Float64bits(wv))
+			}
+		}
+	}
+	if got := SparseCalls() - before; got != int64(calls) {
+		t.Errorf("the module computed %d products, want %d", got, calls)
 	}
 }

@@ -5,6 +5,7 @@ package gemmsimd
 import (
 	"math"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"syscall/js"
 	"unsafe"
@@ -100,7 +101,130 @@ const (
 // wins from 128 (1.8×; 4.6× at 12288, 6–7.5× at cifar_conv_small's 28800–115200).
 const MinConv = 128
 
-var calls, concretizeCalls, relaxCalls, packCalls, adamCalls, im2colCalls, convCalls atomic.Int64
+// SparseGlobal is the JavaScript global through which the worker hands over the
+// module's sparse function (static/worker.js sets it beside Global).
+const SparseGlobal = "graftcertSparse"
+
+// MinSparse is the smallest sparse product (entries) sent to the module: one call per
+// block of eight rows and layer, each of thousands of entries on the shared models
+// (a call costs about what the Go loop takes for a dozen entries).
+const MinSparse = 64
+
+var calls, concretizeCalls, relaxCalls, packCalls, adamCalls, im2colCalls, convCalls, sparseCalls atomic.Int64
+
+// installedSparse is the sparse kernel Install installed last (nil: none).
+var installedSparse crown.SparseKernel
+
+// SparseCalls is the number of sparse products the module has computed since the
+// worker started.
+func SparseCalls() int64 { return sparseCalls.Load() }
+
+// installSparse hooks the module's sparse function into core/crown, or removes the
+// hook when there is none or it fails the self-check.
+func installSparse() {
+	fn := js.Global().Get(SparseGlobal)
+	installedSparse = nil
+	crown.SetSparseKernel(nil, 0)
+	if fn.Type() != js.TypeFunction {
+		return
+	}
+	kernel := func(nout int, ptr, src []int32, w, x, y []float64) {
+		// The module reads and writes through raw addresses: never past the slices.
+		if nout < 1 || len(ptr) < nout+1 || len(y) < 8*nout || int(ptr[nout]) > len(src) || len(w) < len(src) || ptr[0] < 0 {
+			panic("gemmsimd: sparse slices too short")
+		}
+		for k := 0; k < nout; k++ {
+			if ptr[k+1] < ptr[k] {
+				panic("gemmsimd: sparse entries out of order")
+			}
+		}
+		sparseCheckIndices(src[:ptr[nout]], len(x)/8)
+		s0, w0 := 0, 0
+		if len(src) > 0 {
+			s0, w0 = addr32(src), addr(w)
+		}
+		// As in installBlock's kernel: heap slices, which do not move, kept reachable.
+		fn.Invoke(nout, addr32(ptr), s0, w0, addr(x), addr(y))
+		runtime.KeepAlive(ptr)
+		runtime.KeepAlive(src)
+		runtime.KeepAlive(w)
+		runtime.KeepAlive(x)
+		runtime.KeepAlive(y)
+		sparseCalls.Add(1)
+	}
+	if !sparseSelfCheck(kernel) {
+		return
+	}
+	crown.SetSparseKernel(kernel, MinSparse)
+	installedSparse = kernel
+}
+
+// sparseChecked holds the index lists sparseCheckIndices last found in range, with
+// the bound each was checked against: core/crown sends the same few lists (one per
+// convolution of a bound) for every block of rows, thousands of entries each time, and
+// checking them on every call cost as much as the module's product.
+var sparseChecked struct {
+	sync.Mutex
+	lists [8]checkedIndices
+	next  int
+}
+
+type checkedIndices struct {
+	first *int32
+	n     int
+	limit int
+}
+
+// sparseCheckIndices panics unless every index is in [0, limit), skipping the check
+// for a list it passed recently with an equal or larger limit. The lists are
+// core/crown's own and are not written after they are built.
+func sparseCheckIndices(src []int32, limit int) {
+	if len(src) == 0 {
+		return
+	}
+	c := &sparseChecked
+	c.Lock()
+	defer c.Unlock()
+	for _, l := range c.lists {
+		if l.first == &src[0] && l.n == len(src) && limit >= l.limit {
+			return
+		}
+	}
+	for _, i := range src {
+		if i < 0 || int(i) >= limit {
+			panic("gemmsimd: sparse index out of range")
+		}
+	}
+	c.lists[c.next] = checkedIndices{first: &src[0], n: len(src), limit: limit}
+	c.next = (c.next + 1) % len(c.lists)
+}
+
+// sparseSelfCheck compares a product of four neurons (no entry, one, an odd and an
+// even number, a −0 sum among them) through f with crown.SparseProduct, bit for bit.
+func sparseSelfCheck(f crown.SparseKernel) (ok bool) {
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	ptr := []int32{0, 0, 1, 4, 8}
+	src := []int32{2, 0, 1, 2, 1, 1, 0, 2}
+	w := []float64{0.5, -1.25, 3, math.Copysign(0, -1), 2, -0.75, 1e-3, 7}
+	x := make([]float64, 24)
+	for i := range x {
+		x[i] = math.Sin(float64(i)*1.3) * 4
+	}
+	x[3] = math.Copysign(0, -1)
+	want, got := make([]float64, 32), make([]float64, 32)
+	crown.SparseProduct(4, ptr, src, w, x, want)
+	f(4, ptr, src, w, x, got)
+	for i := range want {
+		if math.Float64bits(got[i]) != math.Float64bits(want[i]) {
+			return false
+		}
+	}
+	return true
+}
 
 // installedGather and installedInterleave are the kernels Install installed last (nil:
 // none).
@@ -150,6 +274,7 @@ func Install() string {
 	installAdam()
 	installIm2col()
 	installConv()
+	installSparse()
 	return installBlock()
 }
 

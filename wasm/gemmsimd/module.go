@@ -41,6 +41,10 @@ package gemmsimd
 //	      (param $xmap i32) (param $rs i32) (param $nrs i32) (param $out i32) (param $size i32)
 //	      (param $gLen i32) (param $outLen i32)
 //	    ;; the gathered maps into the rows (conv.go)
+//	    ...)
+//	  (func (export "sparse") (param $nout i32) (param $ptr i32) (param $src i32) (param $w i32)
+//	      (param $x i32) (param $y i32)
+//	    ;; CROWN's sparse transposed convolutions, eight rows in four f64x2 vectors (sparse.go)
 //	    ...))
 //
 // Each k step loads the B step as two vectors (columns 0–1 and 2–3), broadcasts the
@@ -177,6 +181,8 @@ func Module() []byte {
 			vec(3, concat(uleb(gNumI32), []byte{tI32}, uleb(gNumI64), []byte{tI64}, uleb(gNumV128), []byte{tV128})), gatherCode()},
 		{"interleave", []byte{tI32, tI32, tI32, tI32, tI32, tI32, tI32, tI32, tI32, tI32, tI32},
 			vec(2, concat(uleb(iNumI32), []byte{tI32}, uleb(iNumI64), []byte{tI64})), interleaveCode()},
+		{"sparse", []byte{tI32, tI32, tI32, tI32, tI32, tI32},
+			vec(2, concat(uleb(sNumI32), []byte{tI32}, uleb(sNumV128), []byte{tV128})), sparseCode()},
 	}
 	var types, fnIdx, exports, bodies, names []byte
 	for i, f := range funcs {
