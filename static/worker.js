@@ -15,7 +15,7 @@ let gemmCalls = 0;  // blocks computed by the SIMD kernel, sent with every resul
 const gemmKernels = {
   concretize: "graftcertConcretize", relax: "graftcertRelax", pack: "graftcertPack", adam: "graftcertAdam",
   im2col: "graftcertIm2col", gather: "graftcertGather", interleave: "graftcertInterleave",
-  sparse: "graftcertSparse",
+  sparse: "graftcertSparse", colrelax: "graftcertColRelax", colconc: "graftcertColConc",
 };
 
 // installGemm instantiates the SIMD kernels on the Go instance's memory and hands

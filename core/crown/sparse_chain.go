@@ -150,44 +150,31 @@ func (e *engine) chainConcretize(s *sparseConv, x []float64, nb int, bias, mag *
 
 // chainConcGo accumulates, for every input neuron k of the first layer (s.out[k] = k),
 // its value v in each row of the block: out[t] += v·mid[k], out[8+t] += |v|·rad[k],
-// out[16+t] += |v|·mx[k]. The products come from the installed kernel when there is
-// one.
+// out[16+t] += |v|·mx[k] (ColumnConcretize), through the installed kernels when there
+// are some.
 func chainConcGo(s *sparseConv, x, mid, rad, mx []float64, out *[3 * sparseBlock]float64) {
-	yp := getScratch(len(s.out) * sparseBlock)
+	n := len(s.out)
+	yp := getScratch(n * sparseBlock)
 	defer putScratch(yp)
 	y := *yp
 	s.product(x, y)
-	for k := range s.out {
-		md, rd, m := mid[k], rad[k], mx[k]
-		for t, v := range (*[sparseBlock]float64)(y[k*sparseBlock:]) {
-			av := math.Abs(v)
-			out[t] += v * md
-			out[sparseBlock+t] += av * rd
-			out[2*sparseBlock+t] += av * m
-		}
+	if h := columnKernels.Load(); h != nil && n > 0 {
+		h.conc(n, y[:n*sparseBlock], mid[:n], rad[:n], mx[:n], out[:])
+		return
 	}
+	ColumnConcretize(n, y, mid, rad, mx, out)
 }
 
 // chainRelaxGo computes, for every live neuron k below s (s.out[k]), its value in each
-// row of the block into y[8k:8k+8] (through the installed kernel when there is one) and
-// relaxes it there as relaxListed does, with the line record lt[8k:] (s.lineTable);
-// the constants go into rbm[0:8], their magnitudes into rbm[8:16]. An active neuron's
-// line is the identity with no constant, which leaves its value as relaxListed does.
+// row of the block into y[8k:8k+8] and relaxes it there as relaxListed does, with the
+// line record lt[8k:] (s.lineTable; ColumnRelax), through the installed kernels when
+// there are some; the constants go into rbm[0:8], their magnitudes into rbm[8:16].
 func chainRelaxGo(s *sparseConv, lt, x, y []float64, rbm *[2 * sparseBlock]float64) {
+	n := len(s.out)
 	s.product(x, y)
-	for k := range s.out {
-		rec := (*[8]float64)(lt[8*k:])
-		ge, lt, bge, blt := rec[0], rec[1], rec[2], rec[3]
-		hge, hlt, keep := math.Float64bits(rec[4]), math.Float64bits(rec[5]), math.Float64bits(rec[6])
-		yk := (*[sparseBlock]float64)(y[k*sparseBlock:])
-		for t, v := range yk {
-			if v != 0 {
-				m := signMask(v)
-				tb := math.Float64frombits(math.Float64bits(v*pick(m, bge, blt)) & (hge&m | hlt&^m))
-				rbm[t] += tb
-				rbm[sparseBlock+t] += math.Abs(tb)
-				yk[t] = math.Float64frombits(math.Float64bits(v*pick(m, ge, lt)) & keep)
-			}
-		}
+	if h := columnKernels.Load(); h != nil && n > 0 {
+		h.relax(n, lt[:8*n], y[:n*sparseBlock], rbm[:])
+		return
 	}
+	ColumnRelax(n, lt, y, rbm)
 }

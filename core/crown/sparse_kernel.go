@@ -1,6 +1,9 @@
 package crown
 
-import "sync/atomic"
+import (
+	"math"
+	"sync/atomic"
+)
 
 // SparseKernel computes what SparseProduct does, for an environment where something
 // faster than Go exists outside it (the browser worker's WebAssembly SIMD module). It
@@ -55,4 +58,71 @@ func sparseHooked(s *sparseConv, x, y []float64) bool {
 	}
 	h.f(n, s.ptr[:n+1], s.src[:s.ptr[n]], s.w[:s.ptr[n]], x[:len(s.in)*sparseBlock], y[:n*sparseBlock])
 	return true
+}
+
+// ColumnRelax is the relaxation step of CROWN's sparse chains on a block of products:
+// for every k < nout, each of the eight values v = y[8k+t] that is not ±0 is relaxed
+// as relaxListed relaxes a coefficient, with the line record lines[8k:8k+8] (ge, lt,
+// bge, blt, then the masks hasGE, hasLT, keep as float64 bits): the constant
+// t = (v·(v ≥ 0 ? bge : blt)) & (v ≥ 0 ? hasGE : hasLT) is added to rbm[t] and |t| to
+// rbm[8+t], and y[8k+t] becomes (v·(v ≥ 0 ? ge : lt)) & keep. rbm must hold no −0
+// (a kernel may add +0 where this loop adds nothing).
+func ColumnRelax(nout int, lines, y []float64, rbm *[2 * sparseBlock]float64) {
+	for k := 0; k < nout; k++ {
+		rec := (*[8]float64)(lines[8*k:])
+		ge, lt, bge, blt := rec[0], rec[1], rec[2], rec[3]
+		hge, hlt, keep := math.Float64bits(rec[4]), math.Float64bits(rec[5]), math.Float64bits(rec[6])
+		yk := (*[sparseBlock]float64)(y[k*sparseBlock:])
+		for t, v := range yk {
+			if v != 0 {
+				m := signMask(v)
+				tb := math.Float64frombits(math.Float64bits(v*pick(m, bge, blt)) & (hge&m | hlt&^m))
+				rbm[t] += tb
+				rbm[sparseBlock+t] += math.Abs(tb)
+				yk[t] = math.Float64frombits(math.Float64bits(v*pick(m, ge, lt)) & keep)
+			}
+		}
+	}
+}
+
+// ColumnConcretize is the last step of CROWN's sparse chains on a block of products:
+// for every k < nout and each of the eight values v = y[8k+t], out[t] += v·mid[k],
+// out[8+t] += |v|·rad[k], out[16+t] += |v|·mx[k], each product rounded before it is
+// added.
+func ColumnConcretize(nout int, y, mid, rad, mx []float64, out *[3 * sparseBlock]float64) {
+	for k := 0; k < nout; k++ {
+		md, rd, m := mid[k], rad[k], mx[k]
+		for t, v := range (*[sparseBlock]float64)(y[k*sparseBlock:]) {
+			av := math.Abs(v)
+			out[t] += v * md
+			out[sparseBlock+t] += av * rd
+			out[2*sparseBlock+t] += av * m
+		}
+	}
+}
+
+// ColumnRelaxKernel and ColumnConcretizeKernel compute what ColumnRelax and
+// ColumnConcretize do (rbm and out as slices of 16 and 24 values), bit for bit, for an
+// environment with something faster than Go; the slices are exactly as long as those
+// functions read, and they must not retain them.
+type (
+	ColumnRelaxKernel      func(nout int, lines, y, rbm []float64)
+	ColumnConcretizeKernel func(nout int, y, mid, rad, mx, out []float64)
+)
+
+type columnHooks struct {
+	relax ColumnRelaxKernel
+	conc  ColumnConcretizeKernel
+}
+
+var columnKernels atomic.Pointer[columnHooks]
+
+// SetColumnKernels makes the sparse chains' steps (where x86 assembly does not do
+// them) call relax and conc; nil removes them (both, when either is nil).
+func SetColumnKernels(relax ColumnRelaxKernel, conc ColumnConcretizeKernel) {
+	if relax == nil || conc == nil {
+		columnKernels.Store(nil)
+		return
+	}
+	columnKernels.Store(&columnHooks{relax: relax, conc: conc})
 }

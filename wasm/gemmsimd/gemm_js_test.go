@@ -706,6 +706,7 @@ func TestBoundsSameWithKernels(t *testing.T) {
 		crown.SetIm2colKernel(nil, 0)
 		crown.SetConvKernels(nil, nil, 0)
 		crown.SetSparseKernel(nil, 0)
+		crown.SetColumnKernels(nil, nil)
 		want := bound()
 		Install()
 		b0, c0, r0, p0, a0, i0, g0, s0 := Calls(), ConcretizeCalls(), RelaxCalls(), PackCalls(), AdamCalls(), Im2colCalls(), ConvCalls(), SparseCalls()
@@ -1294,5 +1295,77 @@ func TestSparseBitIdenticalToGo(t *testing.T) {
 	}
 	if got := SparseCalls() - before; got != int64(calls) {
 		t.Errorf("the module computed %d products, want %d", got, calls)
+	}
+}
+
+// The module's chain steps against crown.ColumnRelax and crown.ColumnConcretize, bit
+// for bit: random line records of every kind, values with zeros of both signs,
+// infinities and NaNs, one neuron to a shared model's layer.
+func TestColumnBitIdenticalToGo(t *testing.T) {
+	requireModule(t)
+	relaxK, concK := installedColRelax, installedColConc
+	if relaxK == nil || concK == nil {
+		t.Fatal("no column kernels installed")
+	}
+	rng := rand.New(rand.NewPCG(73, 74))
+	sp := []float64{0, math.Copysign(0, -1), math.Inf(1), math.Inf(-1), math.NaN()}
+	ones := math.Float64frombits(^uint64(0))
+	same := func(a, b []float64) bool {
+		for i := range a {
+			if math.Float64bits(a[i]) != math.Float64bits(b[i]) && !(math.IsNaN(a[i]) && math.IsNaN(b[i])) {
+				return false
+			}
+		}
+		return true
+	}
+	for trial, n := range []int{1, 2, 3, 7, 40, 1540, 3072} {
+		lines := make([]float64, 8*n)
+		for k := 0; k < n; k++ {
+			r := lines[8*k : 8*k+8]
+			switch rng.IntN(4) {
+			case 0: // inactive: all zero
+			case 1: // active
+				r[0], r[1], r[6] = 1, 1, ones
+			case 2: // grafted
+				sl, b := rng.NormFloat64(), rng.NormFloat64()
+				r[0], r[1], r[2], r[3], r[4], r[5], r[6] = sl, sl, b, b, ones, ones, ones
+			default: // unstable
+				d := rng.Float64()
+				r[0], r[1], r[3], r[5], r[6] = float64(rng.IntN(2)), d, rng.Float64(), ones, ones
+			}
+		}
+		y := make([]float64, 8*n)
+		mid, rad, mx := make([]float64, n), make([]float64, n), make([]float64, n)
+		for i := range y {
+			y[i] = rng.NormFloat64()
+			if rng.IntN(6) == 0 {
+				y[i] = sp[rng.IntN(len(sp))]
+			}
+		}
+		for k := range mid {
+			mid[k], rad[k] = rng.NormFloat64(), rng.Float64()
+			mx[k] = math.Abs(mid[k]) + rad[k]
+		}
+		var wantR, gotR [16]float64
+		var wantC, gotC [24]float64
+		for i := range wantR {
+			wantR[i] = rng.NormFloat64()
+		}
+		for i := range wantC {
+			wantC[i] = rng.NormFloat64()
+		}
+		gotR, gotC = wantR, wantC
+		yw, yg := append([]float64(nil), y...), append([]float64(nil), y...)
+		crown.ColumnRelax(n, lines, yw, &wantR)
+		crown.ColumnConcretize(n, yw, mid, rad, mx, &wantC)
+		before := ColumnCalls()
+		relaxK(n, lines, yg, gotR[:])
+		concK(n, yg, mid, rad, mx, gotC[:])
+		if ColumnCalls()-before != 2 {
+			t.Fatalf("trial %d: the module ran %d steps, want 2", trial, ColumnCalls()-before)
+		}
+		if !same(yg, yw) || !same(gotR[:], wantR[:]) || !same(gotC[:], wantC[:]) {
+			t.Fatalf("trial %d (%d neurons): the module's steps differ from Go's", trial, n)
+		}
 	}
 }

@@ -159,6 +159,112 @@ func installSparse() {
 	installedSparse = kernel
 }
 
+// ColRelaxGlobal and ColConcGlobal are the JavaScript globals through which the
+// worker hands over the module's colrelax and colconc functions (static/worker.js sets
+// them beside Global).
+const (
+	ColRelaxGlobal = "graftcertColRelax"
+	ColConcGlobal  = "graftcertColConc"
+)
+
+var columnCalls atomic.Int64
+
+// installedColRelax and installedColConc are the column kernels Install installed last
+// (nil: none).
+var (
+	installedColRelax crown.ColumnRelaxKernel
+	installedColConc  crown.ColumnConcretizeKernel
+)
+
+// ColumnCalls is the number of chain steps the module has run since the worker
+// started.
+func ColumnCalls() int64 { return columnCalls.Load() }
+
+// installColumn hooks the module's colrelax and colconc functions into core/crown, or
+// removes the hooks when either is missing or fails the self-check.
+func installColumn() {
+	fr, fc := js.Global().Get(ColRelaxGlobal), js.Global().Get(ColConcGlobal)
+	installedColRelax, installedColConc = nil, nil
+	crown.SetColumnKernels(nil, nil)
+	if fr.Type() != js.TypeFunction || fc.Type() != js.TypeFunction {
+		return
+	}
+	relax := func(nout int, lines, y, rbm []float64) {
+		// The module reads and writes through raw addresses: never past the slices.
+		if nout < 1 || len(lines) < 8*nout || len(y) < 8*nout || len(rbm) < 16 {
+			panic("gemmsimd: colrelax slices too short")
+		}
+		fr.Invoke(nout, addr(lines), addr(y), addr(rbm))
+		runtime.KeepAlive(lines)
+		runtime.KeepAlive(y)
+		runtime.KeepAlive(rbm)
+		columnCalls.Add(1)
+	}
+	conc := func(nout int, y, mid, rad, mx, out []float64) {
+		if nout < 1 || len(y) < 8*nout || len(mid) < nout || len(rad) < nout || len(mx) < nout || len(out) < 24 {
+			panic("gemmsimd: colconc slices too short")
+		}
+		fc.Invoke(nout, addr(y), addr(mid), addr(rad), addr(mx), addr(out))
+		runtime.KeepAlive(y)
+		runtime.KeepAlive(mid)
+		runtime.KeepAlive(rad)
+		runtime.KeepAlive(mx)
+		runtime.KeepAlive(out)
+		columnCalls.Add(1)
+	}
+	if !columnSelfCheck(relax, conc) {
+		return
+	}
+	crown.SetColumnKernels(relax, conc)
+	installedColRelax, installedColConc = relax, conc
+}
+
+// columnSelfCheck runs both steps on three neurons (inactive, active, unstable) with
+// a ±0, a negative and an infinite value among the eight rows, through the kernels and
+// through core/crown's loops, bit for bit.
+func columnSelfCheck(relax crown.ColumnRelaxKernel, conc crown.ColumnConcretizeKernel) (ok bool) {
+	defer func() {
+		if recover() != nil {
+			ok = false
+		}
+	}()
+	ones := math.Float64frombits(^uint64(0))
+	lines := []float64{
+		0, 0, 0, 0, 0, 0, 0, 0, // inactive
+		1, 1, 0, 0, 0, 0, ones, 0, // active
+		0, 0.4, 0, 1.3, 0, ones, ones, 0, // unstable
+	}
+	y := make([]float64, 24)
+	for i := range y {
+		y[i] = math.Sin(float64(i)*1.9) * 2
+	}
+	y[3], y[12], y[17] = math.Copysign(0, -1), 0, math.Inf(-1)
+	mid, rad, mx := []float64{0.5, -1, 2}, []float64{0.1, 0.2, 0.3}, []float64{0.6, 1.2, 2.3}
+	var wantR [16]float64
+	var wantC [24]float64
+	for i := range wantR {
+		wantR[i] = float64(i) + 0.5
+	}
+	for i := range wantC {
+		wantC[i] = float64(i) - 3.25
+	}
+	gotR, gotC := wantR, wantC
+	yw, yg := append([]float64(nil), y...), append([]float64(nil), y...)
+	crown.ColumnRelax(3, lines, yw, &wantR)
+	relax(3, lines, yg, gotR[:])
+	crown.ColumnConcretize(3, yw, mid, rad, mx, &wantC)
+	conc(3, yg, mid, rad, mx, gotC[:])
+	same := func(a, b []float64) bool {
+		for i := range a {
+			if math.Float64bits(a[i]) != math.Float64bits(b[i]) {
+				return false
+			}
+		}
+		return true
+	}
+	return same(yg, yw) && same(gotR[:], wantR[:]) && same(gotC[:], wantC[:])
+}
+
 // sparseChecked holds the index lists sparseCheckIndices last found in range, with
 // the bound each was checked against: core/crown sends the same few lists (one per
 // convolution of a bound) for every block of rows, thousands of entries each time, and
@@ -275,6 +381,7 @@ func Install() string {
 	installIm2col()
 	installConv()
 	installSparse()
+	installColumn()
 	return installBlock()
 }
 

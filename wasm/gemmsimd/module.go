@@ -183,6 +183,10 @@ func Module() []byte {
 			vec(2, concat(uleb(iNumI32), []byte{tI32}, uleb(iNumI64), []byte{tI64})), interleaveCode()},
 		{"sparse", []byte{tI32, tI32, tI32, tI32, tI32, tI32},
 			vec(2, concat(uleb(sNumI32), []byte{tI32}, uleb(sNumV128), []byte{tV128})), sparseCode()},
+		{"colrelax", []byte{tI32, tI32, tI32, tI32},
+			vec(2, concat(uleb(xNumI32), []byte{tI32}, uleb(xNumV), []byte{tV128})), colrelaxCode()},
+		{"colconc", []byte{tI32, tI32, tI32, tI32, tI32, tI32},
+			vec(2, concat(uleb(qNumI32), []byte{tI32}, uleb(qNumV), []byte{tV128})), colconcCode()},
 	}
 	var types, fnIdx, exports, bodies, names []byte
 	for i, f := range funcs {

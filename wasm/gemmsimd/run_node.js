@@ -34,7 +34,7 @@ const gemmPath = process.env.GRAFTCERT_GEMM_WASM || path.join(__dirname, "..", "
 const kernels = {
 	concretize: "graftcertConcretize", relax: "graftcertRelax", pack: "graftcertPack", adam: "graftcertAdam",
 	im2col: "graftcertIm2col", gather: "graftcertGather", interleave: "graftcertInterleave",
-	sparse: "graftcertSparse",
+	sparse: "graftcertSparse", colrelax: "graftcertColRelax", colconc: "graftcertColConc",
 };
 
 (async () => {
