@@ -182,12 +182,12 @@ func (e *engine) backwardTo(start, stop int, r *rows, alpha map[int][]float64, t
 			}
 			next(o.backward(r))
 		case *convOp:
-			// The restriction leaves values the α adjoint reads (the tape) at zero.
-			if alpha == nil && tp == nil {
-				if s := e.sparseConv(j, start); s != nil {
-					next(s.backward(o, r))
-					continue
-				}
+			// The restriction leaves the rows at zero on the inactive neurons below,
+			// where the α adjoint reads nothing from the tape (adjointAct) and its
+			// gradients are zero.
+			if s := e.sparseConv(j, start); s != nil {
+				next(s.backward(o, r))
+				continue
 			}
 			next(o.backward(r))
 		case linearOp:

@@ -255,13 +255,20 @@ func (s *sparseConv) product(x, y []float64) {
 // relaxations they were built from.
 type sparseConvs struct {
 	mu sync.Mutex
-	by map[int]*sparseConv
+	by map[int]sparseEntry
+}
+
+type sparseEntry struct {
+	above, below *relaxation
+	s            *sparseConv
 }
 
 // sparseConv returns the restricted product for the convolution at j in a backward
-// pass from start, or nil where the dense product is used: the layers right above and
-// below must be activations whose relaxations the pass applies, and the restriction
-// must save enough.
+// pass from start, or nil where the dense product is used: the layer right above must
+// be an activation whose relaxation the pass applies (the one below, when it is one,
+// restricts the product further), and the restriction must save enough. α-CROWN makes
+// new relaxations every iteration; where their inactive neurons are those of the
+// product built last, its entries are reused.
 func (e *engine) sparseConv(j, start int) *sparseConv {
 	o, _ := e.ops[j].(*convOp)
 	if j+1 >= start || o == nil {
@@ -282,13 +289,35 @@ func (e *engine) sparseConv(j, start int) *sparseConv {
 	}
 	e.sparse.mu.Lock()
 	defer e.sparse.mu.Unlock()
-	if s, ok := e.sparse.by[j]; ok && (s == nil || s.above == above && s.below == below) {
-		return s
+	c, ok := e.sparse.by[j]
+	if ok && c.above == above && c.below == below {
+		return c.s
+	}
+	var s *sparseConv
+	if p := c.s; ok && p != nil && (below == nil) == (p.below == nil) && sameLive(p.in, above) && (below == nil || sameLive(p.out, below)) {
+		s = &sparseConv{above: above, below: below, in: p.in, out: p.out, ptr: p.ptr, src: p.src, w: p.w}
+	} else {
+		s = newSparseConv(o, above, below, sparseCut())
 	}
 	if e.sparse.by == nil {
-		e.sparse.by = map[int]*sparseConv{}
+		e.sparse.by = map[int]sparseEntry{}
 	}
-	s := newSparseConv(o, above, below, sparseCut())
-	e.sparse.by[j] = s
+	e.sparse.by[j] = sparseEntry{above: above, below: below, s: s}
 	return s
+}
+
+// sameLive reports whether list is exactly rx's neurons that are not inactive, in
+// increasing order.
+func sameLive(list []int32, rx *relaxation) bool {
+	k := 0
+	for i, st := range rx.state {
+		if st == inactive {
+			continue
+		}
+		if k >= len(list) || int(list[k]) != i {
+			return false
+		}
+		k++
+	}
+	return k == len(list)
 }

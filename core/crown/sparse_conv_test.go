@@ -1,6 +1,7 @@
 package crown
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"math/rand/v2"
@@ -177,6 +178,63 @@ func TestChainStepsMatchGo(t *testing.T) {
 					t.Fatalf("case %d trial %d: sum %d is %v, Go %v", ci, trial, i, out[i], outGo[i])
 				}
 			}
+		}
+	}
+}
+
+// α-CROWN makes new relaxations each iteration: the engine's product is reused when
+// their inactive neurons are the same, and rebuilt (with the same values as a fresh
+// build) when they are not.
+func TestSparseConvReuse(t *testing.T) {
+	rm := loadRef(t, "cifar_cnn_a_adv")
+	s0 := rm.ref.Samples[0]
+	lo, hi := box(rm.X.Sample(s0.Index), rm.ref.Eps)
+	e, err := newEngine(rm.net, lo, hi)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.crownIntermediate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	j, start := -1, len(e.ops)
+	for k := len(e.ops) - 1; k > e.first; k-- {
+		if _, ok := e.ops[k].(*convOp); ok {
+			j = k
+			break
+		}
+	}
+	first := e.sparseConv(j, start)
+	if first == nil || first.below == nil {
+		t.Fatalf("no sparse product with an activation below at layer %d", j)
+	}
+	// The same states in new relaxations: the entries are shared.
+	renew := func(k int) *relaxation {
+		rx := e.relax[k]
+		return newRelaxation(rx.op, rx.l, rx.u)
+	}
+	e.relax[j+1], e.relax[j-1] = renew(j+1), renew(j-1)
+	again := e.sparseConv(j, start)
+	if again == first || again.above != e.relax[j+1] || &again.src[0] != &first.src[0] {
+		t.Fatal("same inactive neurons: the product's entries were not reused")
+	}
+	// One more inactive neuron below: a new product, equal to a fresh build.
+	rx := e.relax[j-1]
+	l, u := append([]float64(nil), rx.l...), append([]float64(nil), rx.u...)
+	for i, st := range rx.state {
+		if st != inactive {
+			l[i], u[i] = -1, -0.5
+			break
+		}
+	}
+	e.relax[j-1] = newRelaxation(rx.op, l, u)
+	got := e.sparseConv(j, start)
+	want := newSparseConv(e.ops[j].(*convOp), e.relax[j+1], e.relax[j-1], sparseCut())
+	if &got.src[0] == &first.src[0] || len(got.out) != len(first.out)-1 || len(got.w) != len(want.w) {
+		t.Fatalf("changed inactive neurons: %d live below (was %d), %d entries (a fresh build has %d)", len(got.out), len(first.out), len(got.w), len(want.w))
+	}
+	for i := range want.w {
+		if got.w[i] != want.w[i] || got.src[i] != want.src[i] {
+			t.Fatalf("entry %d differs from a fresh build", i)
 		}
 	}
 }
