@@ -183,17 +183,11 @@ func (o *convOp) backward(in *rows) *rows {
 	out := uninitRows(in.n, c.InSize())
 	copy(out.bias, in.bias)
 	copy(out.mag, in.mag)
-	ohw := c.OutH * c.OutW
 	var dense []int
 	for r := 0; r < in.n; r++ {
 		a := in.row(r)
 		if c.B != nil {
-			bsum, bmag := 0.0, 0.0
-			for oc, b := range c.B {
-				s := sum4(a[oc*ohw : (oc+1)*ohw])
-				bsum += s * b
-				bmag += math.Abs(s * b)
-			}
+			bsum, bmag := convBias(c, a)
 			out.bias[r] += bsum
 			out.mag[r] += bmag
 		}
@@ -206,6 +200,18 @@ func (o *convOp) backward(in *rows) *rows {
 	}
 	o.denseBackward(in, dense, out)
 	return out
+}
+
+// convBias is the constant a row a over a convolution's output adds when it crosses the
+// convolution, Σ_oc B[oc]·(the row's sum over channel oc), and its terms' magnitude.
+func convBias(c *nn.Conv2d, a []float64) (bsum, bmag float64) {
+	ohw := c.OutH * c.OutW
+	for oc, b := range c.B {
+		t := sum4(a[oc*ohw:(oc+1)*ohw]) * b
+		bsum += t
+		bmag += math.Abs(t)
+	}
+	return bsum, bmag
 }
 
 // sum4 is the sum of a, in four interleaved partial sums (a single running sum is

@@ -79,13 +79,7 @@ func (e *engine) chainBound(steps []chainStep, r *rows) []float64 {
 			bias[t], mag[t] = r.bias[r0+t], r.mag[r0+t]
 			// The first convolution's bias, as sparseConv.backward adds it.
 			if c := first.o.c; c.B != nil {
-				ohw := c.OutH * c.OutW
-				bsum, bmag := 0.0, 0.0
-				for oc, b := range c.B {
-					v := sum4(a[oc*ohw:(oc+1)*ohw]) * b
-					bsum += v
-					bmag += math.Abs(v)
-				}
+				bsum, bmag := convBias(c, a)
 				bias[t] += bsum
 				mag[t] += bmag
 			}

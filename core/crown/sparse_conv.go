@@ -190,15 +190,8 @@ func (s *sparseConv) backward(o *convOp, in *rows) *rows {
 	copy(out.bias, in.bias)
 	copy(out.mag, in.mag)
 	if c.B != nil {
-		ohw := c.OutH * c.OutW
 		for r := 0; r < in.n; r++ {
-			a := in.row(r)
-			bsum, bmag := 0.0, 0.0
-			for oc, b := range c.B {
-				t := sum4(a[oc*ohw:(oc+1)*ohw]) * b
-				bsum += t
-				bmag += math.Abs(t)
-			}
+			bsum, bmag := convBias(c, in.row(r))
 			out.bias[r] += bsum
 			out.mag[r] += bmag
 		}
