@@ -713,15 +713,17 @@ func TestBoundsSameWithKernels(t *testing.T) {
 		got := bound()
 		conv := c.model == "mnist_conv_small" || c.model == "cifar_conv_small"
 		convAlpha := conv && c.method == crown.AlphaCROWN
-		// CROWN's passes below a convolutional network's first Dense layer are sparse
-		// products, which concretise on their own; α-CROWN's go through the dense
-		// products (gather, interleave) and column matrices (im2col).
+		// Rows crossing these networks' convolutions go through the sparse products
+		// (every convolution has a ReLU above it), and CROWN's concretise on their own;
+		// α-CROWN's adjoint lays out column matrices (im2col). The dense products'
+		// gather and interleave serve convolutions without an activation above, which
+		// these networks lack (TestConvExact checks them).
 		if Calls() == b0 || (ConcretizeCalls() == c0) != (conv && !convAlpha) || RelaxCalls() == r0 || PackCalls() == p0 ||
 			(c.method == crown.AlphaCROWN) != (AdamCalls() > a0) || convAlpha != (Im2colCalls() > i0) ||
-			convAlpha != (ConvCalls() > g0) || conv != (SparseCalls() > s0) {
+			ConvCalls() != g0 || conv != (SparseCalls() > s0) {
 			t.Errorf("%s %s: module calls: %d blocks, %d concretize, %d relax, %d pack, %d adam, %d im2col, %d gather/interleave, %d sparse; "+
 				"want blocks, relax and pack > 0, concretize > 0 but for CROWN on a convolutional network, adam with α only, "+
-				"im2col and gather/interleave with α on a convolutional network only, sparse on a convolutional network only",
+				"im2col with α on a convolutional network only, no gather/interleave, sparse on a convolutional network only",
 				c.model, c.method, Calls()-b0, ConcretizeCalls()-c0, RelaxCalls()-r0, PackCalls()-p0, AdamCalls()-a0, Im2colCalls()-i0,
 				ConvCalls()-g0, SparseCalls()-s0)
 		}
