@@ -13,8 +13,9 @@ import (
 // first Dense layer's neurons) computes mostly values that are zero or thrown away.
 // sparseConv is the product restricted to the live neurons on both sides: a sparse
 // matrix, one row per live input neuron listing the live output neurons that reach
-// it, applied to blocks of rows. It is used where it holds at most a quarter of the
-// dense product's multiplications.
+// it, applied to blocks of rows (and, where the pass ends in a chain of them, the
+// chain of sparse_chain.go). It is used where it holds at most sparseCut of the dense
+// product's multiplications.
 
 // sparseConv is a convolution's transposed product between the live neurons of its
 // output (in) and of its input (out). Entries ptr[j]..ptr[j+1] of src (positions in
@@ -30,7 +31,7 @@ type sparseConv struct {
 	lines     []float64
 }
 
-// lineTable returns s.lines, making it on first use.
+// lineTable returns s.lines, making it on first use; s.below must not be nil.
 func (s *sparseConv) lineTable() []float64 {
 	s.linesOnce.Do(func() {
 		l := s.below.lines()
@@ -134,7 +135,9 @@ func newSparseConv(o *convOp, above, below *relaxation, maxDensity float64) *spa
 		}
 	}
 	dense := float64(c.OutSize()) * float64(c.InC*kk)
-	if float64(nnz) > maxDensity*dense {
+	// The entries are indexed by int32 (the assembly reads them so): a larger product
+	// stays dense.
+	if float64(nnz) > maxDensity*dense || nnz > math.MaxInt32 || c.OutSize() > math.MaxInt32 || c.InSize() > math.MaxInt32 {
 		return nil
 	}
 	// lw[q] is the offset in W of live channel lc[q]'s kernel for input channel 0.
