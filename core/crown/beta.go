@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"sync"
 
 	"github.com/graftcert/graftcert/core/nn"
 )
@@ -76,6 +77,10 @@ type SplitSolver struct {
 	ncols  int           // Σ len(cols[p])
 	pool   chan *engine
 	unst   []int
+	// sparse holds the restricted convolution products between the root
+	// relaxations (sparseAt), by layer.
+	sparseMu sync.Mutex
+	sparse   map[int]*sparseConv
 }
 
 // NewSplitSolver bounds the rows C (M = net.OutSize() columns) over [lo, hi] with

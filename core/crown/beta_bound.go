@@ -206,11 +206,48 @@ func (s *SplitSolver) backward(e *engine, items []*bitem, tape []*rows) *rows {
 				}
 			}
 			r = o.backward(r)
+		case *convOp:
+			// Neurons inactive at the root are zero in every domain's rows above and
+			// are zeroed below; β's terms sit on root-unstable neurons, which the
+			// restriction keeps.
+			if sp := s.sparseAt(e, j); sp != nil {
+				r = sp.backward(o, r)
+				continue
+			}
+			r = o.backward(r)
 		case linearOp:
 			r = o.backward(r)
 		}
 	}
 	return r
+}
+
+// sparseAt returns the sparse product (sparseConv) of the convolution at layer j
+// between the root relaxations of the activations around it, built once per solver,
+// or nil where the dense product is used.
+func (s *SplitSolver) sparseAt(e *engine, j int) *sparseConv {
+	if j+1 >= len(e.ops) {
+		return nil
+	}
+	p, ok := s.pos[j+1]
+	if !ok {
+		return nil
+	}
+	var below *relaxation
+	if q, ok := s.pos[j-1]; ok && j-1 >= e.first {
+		below = s.rx[q]
+	}
+	s.sparseMu.Lock()
+	defer s.sparseMu.Unlock()
+	if sp, ok := s.sparse[j]; ok {
+		return sp
+	}
+	if s.sparse == nil {
+		s.sparse = map[int]*sparseConv{}
+	}
+	sp := newSparseConv(e.ops[j].(*convOp), s.rx[p], below, sparseCut())
+	s.sparse[j] = sp
+	return sp
 }
 
 // actBackward relaxes activation position p for one item's rows, in place: root

@@ -238,3 +238,72 @@ func TestSparseConvReuse(t *testing.T) {
 		}
 	}
 }
+
+// Branch and bound's passes (SplitSolver.backward) with the sparse products between
+// the root relaxations give the dense products' rows, to rounding, for domains with
+// splits of both signs and nonzero β (whose terms sit on root-unstable neurons).
+func TestSplitSolverSparseMatchesDense(t *testing.T) {
+	rng := rand.New(rand.NewPCG(43, 44))
+	defer func(d float64) { sparseMaxDensity = d }(sparseMaxDensity)
+	used := 0
+	for trial := 0; trial < 4; trial++ {
+		net := randomCNN(rng)
+		_, lo, hi := randomBox(rng, net.InSize(), 0.4)
+		m := net.OutSize()
+		C := make([]float64, 2*m)
+		for i := range C {
+			C[i] = rng.NormFloat64()
+		}
+		run := func(cut float64) (*rows, int) {
+			sparseMaxDensity = cut
+			s, _, err := NewSplitSolver(context.Background(), net, lo, hi, C, Options{Method: CROWN})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := rand.New(rand.NewPCG(uint64(trial), 1)) // the same domain both times
+			rs, _ := NewRowSet(C, []float64{0.1, -0.2}, m)
+			d := s.Root(rs, nil)
+			for p, cols := range s.cols {
+				for _, i := range cols {
+					if r.IntN(3) == 0 {
+						d.Splits = append(d.Splits, Split{Layer: p, Neuron: i, Active: r.IntN(2) == 0})
+					}
+				}
+			}
+			s.ensureParams(d)
+			for i := range d.beta {
+				d.beta[i] = 0.1 + r.Float64()
+			}
+			e, _ := s.engine()
+			it, err := s.newItem(d, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			out := s.backward(e, []*bitem{it}, make([]*rows, len(s.acts)))
+			n := 0
+			for _, sp := range s.sparse {
+				if sp != nil {
+					n++
+				}
+			}
+			return out, n
+		}
+		dense, nd := run(0) // no sparse product qualifies
+		sparse, ns := run(math.Inf(1))
+		if nd != 0 || ns == 0 {
+			t.Fatalf("trial %d: %d sparse products with the cut off, %d with it on", trial, nd, ns)
+		}
+		used += ns
+		for q := 0; q < dense.n; q++ {
+			if math.Abs(sparse.bias[q]-dense.bias[q]) > 1e-12*(1+math.Abs(dense.bias[q])) {
+				t.Fatalf("trial %d row %d: constant %v, dense %v", trial, q, sparse.bias[q], dense.bias[q])
+			}
+			for i, w := range dense.row(q) {
+				if g := sparse.row(q)[i]; math.Abs(g-w) > 1e-12*(1+math.Abs(w)) {
+					t.Fatalf("trial %d row %d input %d: sparse %v, dense %v", trial, q, i, g, w)
+				}
+			}
+		}
+	}
+	t.Logf("%d sparse products used", used)
+}
