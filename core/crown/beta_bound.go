@@ -245,7 +245,7 @@ func (s *SplitSolver) sparseAt(e *engine, j int) *sparseConv {
 	if s.sparse == nil {
 		s.sparse = map[int]*sparseConv{}
 	}
-	sp := newSparseConv(e.ops[j].(*convOp), s.rx[p], below, sparseCut())
+	sp := newSparseConv(e.ops[j].(*convOp), s.rx[p], below, sparseMaxDensity)
 	s.sparse[j] = sp
 	return sp
 }

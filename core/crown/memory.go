@@ -84,7 +84,7 @@ func EstimateMemory(net *nn.Network, method Method, nspec int) int64 {
 }
 
 // sparseBytes bounds the sparse products CROWN may build (sparseConv), one per
-// convolution with an activation above it: at most sparseCut of the dense
+// convolution with an activation above it: at most sparseMaxDensity of the dense
 // product's multiplications, 12 bytes each (weight and index), plus the index lists.
 func sparseBytes(e *engine) int64 {
 	total := int64(0)
@@ -98,7 +98,7 @@ func sparseBytes(e *engine) int64 {
 		}
 		cv := c.c
 		dense := float64(cv.OutSize()) * float64(cv.InC*cv.KH*cv.KW)
-		total += int64(12*sparseCut()*dense) + 12*int64(cv.InSize()+cv.OutSize())
+		total += int64(12*sparseMaxDensity*dense) + 12*int64(cv.InSize()+cv.OutSize())
 	}
 	return total
 }

@@ -395,16 +395,14 @@ func (rx *relaxation) patchBackward(in *patchRows, alpha []float64) {
 func (rx *relaxation) patchBackwardLines(in *patchRows) {
 	l := rx.lines()
 	w := newWindowLines(in.size())
-	y0, x0 := math.MinInt, math.MinInt
-	for _, r := range in.windowOrder() {
-		if in.y0[r] != y0 || in.x0[r] != x0 {
-			y0, x0 = in.y0[r], in.x0[r]
+	in.byWindow(func(r int, first bool) {
+		if first {
 			w.gather(l, in, r)
 		}
 		bias, mag := w.relax(in.row(r))
 		in.bias[r] += bias
 		in.mag[r] += mag
-	}
+	})
 }
 
 // backwardPatch is backward for patch rows.
@@ -435,14 +433,12 @@ func (e *engine) backwardPatch(start int, p *patchRows, alpha map[int][]float64,
 func (e *engine) concretizePatch(p *patchRows) []float64 {
 	lb := make([]float64, p.n)
 	w := newWindowBox(p.size())
-	y0, x0 := math.MinInt, math.MinInt
-	for _, r := range p.windowOrder() {
-		if p.y0[r] != y0 || p.x0[r] != x0 {
-			y0, x0 = p.y0[r], p.x0[r]
+	p.byWindow(func(r int, first bool) {
+		if first {
 			w.gather(e, p, r)
 		}
 		lb[r] = w.lower(p.row(r), p.bias[r], p.mag[r])
-	}
+	})
 	return lb
 }
 

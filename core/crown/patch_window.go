@@ -46,6 +46,17 @@ func (p *patchRows) windowOrder() []int {
 	return order
 }
 
+// byWindow calls f for every row of p in windowOrder, first set on the first row of
+// each window position: where the per-window copies are made.
+func (p *patchRows) byWindow(f func(r int, first bool)) {
+	y0, x0 := math.MinInt, math.MinInt
+	for _, r := range p.windowOrder() {
+		first := p.y0[r] != y0 || p.x0[r] != x0
+		y0, x0 = p.y0[r], p.x0[r]
+		f(r, first)
+	}
+}
+
 // windowLines are a relaxation's lines (relaxLines) copied for one window, in window
 // order. Elements off the map keep their coefficient and add nothing, as spans skips
 // them.

@@ -73,18 +73,14 @@ func (e *engine) chainBound(steps []chainStep, r *rows) []float64 {
 		nb := min(sparseBlock, r.n-r0)
 		var bias, mag [sparseBlock]float64
 		x, spare := (*bufA)[:len(first.s.in)*sparseBlock], *bufB
-		clear(x)
+		first.s.gather(r, r0, nb, x)
 		for t := 0; t < nb; t++ {
-			a := r.row(r0 + t)
 			bias[t], mag[t] = r.bias[r0+t], r.mag[r0+t]
 			// The first convolution's bias, as sparseConv.backward adds it.
 			if c := first.o.c; c.B != nil {
-				bsum, bmag := convBias(c, a)
+				bsum, bmag := convBias(c, r.row(r0+t))
 				bias[t] += bsum
 				mag[t] += bmag
-			}
-			for k, i := range first.s.in {
-				x[k*sparseBlock+t] = a[i]
 			}
 		}
 		for i, st := range steps {

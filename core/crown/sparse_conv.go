@@ -14,7 +14,7 @@ import (
 // sparseConv is the product restricted to the live neurons on both sides: a sparse
 // matrix, one row per live input neuron listing the live output neurons that reach
 // it, applied to blocks of rows (and, where the pass ends in a chain of them, the
-// chain of sparse_chain.go). It is used where it holds at most sparseCut of the dense
+// chain of sparse_chain.go). It is used where it holds at most sparseMaxDensity of the dense
 // product's multiplications.
 
 // sparseConv is a convolution's transposed product between the live neurons of its
@@ -51,25 +51,17 @@ func (s *sparseConv) lineTable() []float64 {
 // accumulator each.
 const sparseBlock = 8
 
-// sparseCut is the largest fraction of the dense product's multiplications for which
-// the sparse product is used. The assembly loop costs about what the dense path costs
-// per multiplication once the latter's transposes and gathers are counted: on 100
+// sparseMaxDensity is the largest fraction of the dense product's multiplications for
+// which the sparse product is used. The assembly loop costs about what the dense path
+// costs per multiplication once the latter's transposes and gathers are counted: on 100
 // samples of mnist_cnn_a_adv, one core, a cut at 1 took 1.01–1.06 s against 1.20–1.61 s
 // at 0.5 (cifar_cnn_a_mix and _mix4: the same within noise). On WebAssembly (under
 // node, CROWN and IBP per sample) the sparse path at 1 beats the dense one both with
 // the SIMD module (mnist_conv_small 18.7 -> 15.9 ms, cifar_conv_small 33 -> 25,
 // cifar_cnn_a_mix 53 -> 42) and in Go alone (37 -> 20, 100 -> 53, 157 -> 85), so the
 // cut is the same everywhere, and bounds are the same with the module or without.
-func sparseCut() float64 {
-	if sparseMaxDensity >= 0 {
-		return sparseMaxDensity
-	}
-	return 1
-}
-
-// sparseMaxDensity, when not negative, replaces sparseCut's choice (tests exercise the
-// sparse paths everywhere with it).
-var sparseMaxDensity = -1.0
+// Tests change it to exercise the sparse or the dense paths everywhere.
+var sparseMaxDensity = 1.0
 
 // newSparseConv builds the restricted product of o between the live neurons of above
 // (the activation over o's output) and of below (over its input; nil: every input
@@ -199,51 +191,47 @@ func (s *sparseConv) backward(o *convOp, in *rows) *rows {
 			out.mag[r] += bmag
 		}
 	}
-	xp := getScratch(len(s.in) * sparseBlock)
+	xp, yp := getScratch(len(s.in)*sparseBlock), getScratch(len(s.out)*sparseBlock)
 	defer putScratch(xp)
-	x := *xp
-	var acc [sparseBlock]float64
-	var ybuf *[]float64 // without the assembly: the block's products, neuron-major
-	if !sparseAsm {
-		ybuf = getScratch(len(s.out) * sparseBlock)
-		defer putScratch(ybuf)
-	}
+	defer putScratch(yp)
+	x, y := *xp, *yp
 	for r0 := 0; r0 < in.n; r0 += sparseBlock {
 		nb := min(sparseBlock, in.n-r0)
-		// x: the block's live coefficients, neuron-major, the block's rows last.
-		clear(x)
-		for t := 0; t < nb; t++ {
-			a := in.row(r0 + t)
-			for k, i := range s.in {
-				x[k*sparseBlock+t] = a[i]
-			}
-		}
-		if ybuf != nil {
-			y := *ybuf
-			s.product(x, y)
-			for j, oj := range s.out {
-				for t := 0; t < nb; t++ {
-					out.a[(r0+t)*out.size+int(oj)] = y[j*sparseBlock+t]
-				}
-			}
-			continue
-		}
+		s.gather(in, r0, nb, x)
+		s.product(x, y)
 		for j, oj := range s.out {
-			e0, e1 := s.ptr[j], s.ptr[j+1]
-			sparseAcc8(s.src[e0:e1], s.w[e0:e1], x, &acc)
 			for t := 0; t < nb; t++ {
-				out.a[(r0+t)*out.size+int(oj)] = acc[t]
+				out.a[(r0+t)*out.size+int(oj)] = y[j*sparseBlock+t]
 			}
 		}
 	}
 	return out
 }
 
+// gather sets x to the block of nb rows of in from r0 on, over s's live neurons above:
+// neuron-major, the block's rows last, the lanes past nb zero.
+func (s *sparseConv) gather(in *rows, r0, nb int, x []float64) {
+	clear(x)
+	for t := 0; t < nb; t++ {
+		a := in.row(r0 + t)
+		for k, i := range s.in {
+			x[k*sparseBlock+t] = a[i]
+		}
+	}
+}
+
 // product sets y (neuron-major, 8 values per live neuron below) to s's product of the
-// block x, through the installed kernel when there is one.
+// block x: through the installed kernel when there is one, else neuron by neuron
+// (sparseAcc8: the assembly where the CPU has it, SparseProduct's loop otherwise).
 func (s *sparseConv) product(x, y []float64) {
-	if !sparseHooked(s, x, y) {
-		SparseProduct(len(s.out), s.ptr, s.src, s.w, x, y)
+	if sparseHooked(s, x, y) {
+		return
+	}
+	var acc [sparseBlock]float64
+	for k := range s.out {
+		e0, e1 := s.ptr[k], s.ptr[k+1]
+		sparseAcc8(s.src[e0:e1], s.w[e0:e1], x, &acc)
+		copy(y[k*sparseBlock:(k+1)*sparseBlock], acc[:])
 	}
 }
 
@@ -293,7 +281,7 @@ func (e *engine) sparseConv(j, start int) *sparseConv {
 	if p := c.s; ok && p != nil && (below == nil) == (p.below == nil) && sameLive(p.in, above) && (below == nil || sameLive(p.out, below)) {
 		s = &sparseConv{above: above, below: below, in: p.in, out: p.out, ptr: p.ptr, src: p.src, w: p.w}
 	} else {
-		s = newSparseConv(o, above, below, sparseCut())
+		s = newSparseConv(o, above, below, sparseMaxDensity)
 	}
 	if e.sparse.by == nil {
 		e.sparse.by = map[int]sparseEntry{}

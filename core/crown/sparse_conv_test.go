@@ -228,7 +228,7 @@ func TestSparseConvReuse(t *testing.T) {
 	}
 	e.relax[j-1] = newRelaxation(rx.op, l, u)
 	got := e.sparseConv(j, start)
-	want := newSparseConv(e.ops[j].(*convOp), e.relax[j+1], e.relax[j-1], sparseCut())
+	want := newSparseConv(e.ops[j].(*convOp), e.relax[j+1], e.relax[j-1], sparseMaxDensity)
 	if &got.src[0] == &first.src[0] || len(got.out) != len(first.out)-1 || len(got.w) != len(want.w) {
 		t.Fatalf("changed inactive neurons: %d live below (was %d), %d entries (a fresh build has %d)", len(got.out), len(first.out), len(got.w), len(want.w))
 	}
